@@ -1,0 +1,176 @@
+//! The custom backward pass: a convolution and a matrix product whose input gradient goes
+//! through a feedback tensor instead of the forward weight.
+//!
+//! [`RuleBackend`] is an extension of Burn's [`Backend`]. Its default methods run the plain
+//! forward pass, which is all a backend without autodiff needs. The implementation for
+//! [`Autodiff`] registers a backward step that computes
+//!
+//! - the weight gradient exactly as back-propagation does (from the saved input), and
+//! - the input gradient with the feedback tensor in place of the weight.
+//!
+//! No extra forward work is done: the feedback is only read during the backward pass.
+
+use burn::backend::autodiff::{
+    Autodiff, NodeId,
+    checkpoint::{base::Checkpointer, strategy::CheckpointStrategy},
+    grads::Gradients,
+    ops::{Backward, Ops, OpsKind},
+};
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::{ConvOptions, FloatTensor};
+
+/// A backend that can run layers whose backward pass uses a feedback tensor.
+///
+/// Every backend this crate ships implements it (the default methods suffice without
+/// autodiff); [`Autodiff`] over any backend implements it with the custom backward pass.
+pub trait RuleBackend: Backend {
+    /// 2-D convolution without bias whose input gradient flows through `feedback`.
+    ///
+    /// Forward: `conv2d(x, weight)`. Backward: the weight gradient is back-propagation's;
+    /// the input gradient is the transposed convolution of the output gradient with
+    /// `feedback` (same shape as `weight`, same stride, padding, dilation and groups).
+    ///
+    /// # Shapes
+    /// - x: `[batch, channels_in, height, width]`
+    /// - weight, feedback: `[channels_out, channels_in / groups, kernel_h, kernel_w]`
+    fn feedback_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        feedback: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let _ = feedback;
+        Self::conv2d(x, weight, None, options)
+    }
+
+    /// Matrix product `x · weight` whose input gradient flows through `feedback`:
+    /// `dx = dy · feedbackᵀ`, `dweight = xᵀ · dy`.
+    ///
+    /// # Shapes
+    /// - x: `[batch, d_input]`
+    /// - weight, feedback: `[d_input, d_output]`
+    fn feedback_matmul(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        feedback: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let _ = feedback;
+        Self::float_matmul(x, weight)
+    }
+}
+
+#[derive(Debug)]
+struct FeedbackConv2dBackward;
+
+impl<B: Backend> Backward<B, 2> for FeedbackConv2dBackward {
+    // The input is checkpointed (the weight gradient needs it), the weight too (its shape
+    // drives the weight gradient); the feedback is held directly since it has no node.
+    type State = (NodeId, NodeId, FloatTensor<B>, ConvOptions<2>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state, feedback, options) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+        let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
+
+        if let Some(node) = node_x {
+            let dx = B::conv2d_x_backward(x.clone(), feedback, grad.clone(), options.clone());
+            grads.register::<B>(node.id, dx);
+        }
+        if let Some(node) = node_weight {
+            let dw = B::conv2d_weight_backward(x, weight, grad, options);
+            grads.register::<B>(node.id, dw);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct FeedbackMatmulBackward;
+
+impl<B: Backend> Backward<B, 2> for FeedbackMatmulBackward {
+    // The input is checkpointed for the weight gradient; the feedback is held directly.
+    type State = (NodeId, FloatTensor<B>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 2>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_weight] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, feedback) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+
+        if let Some(node) = node_x {
+            let dx = B::float_matmul(grad.clone(), B::float_transpose(feedback));
+            grads.register::<B>(node.id, dx);
+        }
+        if let Some(node) = node_weight {
+            let dw = B::float_matmul(B::float_transpose(x), grad);
+            grads.register::<B>(node.id, dw);
+        }
+    }
+}
+
+impl<B: Backend, C: CheckpointStrategy> RuleBackend for Autodiff<B, C> {
+    fn feedback_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        feedback: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let prep = FeedbackConv2dBackward
+            .prepare::<C>([x.node.clone(), weight.node.clone()])
+            .compute_bound()
+            .stateful();
+        match prep {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
+                let output = B::conv2d(x.primitive, weight.primitive, None, options.clone());
+                prep.finish((x_state, weight_state, feedback.primitive, options), output)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::conv2d(x.primitive, weight.primitive, None, options))
+            }
+        }
+    }
+
+    fn feedback_matmul(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        feedback: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let prep = FeedbackMatmulBackward
+            .prepare::<C>([x.node.clone(), weight.node.clone()])
+            .compute_bound()
+            .stateful();
+        match prep {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let output = B::float_matmul(x.primitive, weight.primitive);
+                prep.finish((x_state, feedback.primitive), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::float_matmul(x.primitive, weight.primitive)),
+        }
+    }
+}
+
+#[cfg(feature = "flex")]
+impl<E, I> RuleBackend for burn::backend::Flex<E, I> where Self: Backend {}
+
+#[cfg(feature = "ndarray")]
+impl<E, I, Q> RuleBackend for burn::backend::NdArray<E, I, Q> where Self: Backend {}
+
+#[cfg(feature = "wgpu")]
+impl<F, I, BT> RuleBackend for burn::backend::Wgpu<F, I, BT> where Self: Backend {}
+
+#[cfg(feature = "cuda")]
+impl<F, I> RuleBackend for burn::backend::Cuda<F, I> where Self: Backend {}
