@@ -101,3 +101,15 @@ impl<B: RuleBackend> RuleConv2d<B> {
         self.feedback.rule()
     }
 }
+
+impl<B: Backend> RuleConv2d<B> {
+    /// Number of weights whose error travels through a feedback tensor other than `W`
+    /// (all of them unless the rule is BP). Each such weight has one feedback value,
+    /// stored (FA, frSF) or computed on the fly (uSF, brSF).
+    pub fn feedback_len(&self) -> usize {
+        match self.feedback.rule() {
+            LearningRule::Bp => 0,
+            _ => self.weight.shape().num_elements(),
+        }
+    }
+}

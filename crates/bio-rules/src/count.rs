@@ -1,8 +1,8 @@
 //! Counting trained parameters apart from stored feedback tensors.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
 
 /// Numbers of values in a module: trained parameters and stored feedback tensors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,9 +15,15 @@ pub struct ParamCounts {
 
 impl ParamCounts {
     /// Counts the float parameters of `module`, putting those inside a
-    /// [`Feedback`](crate::Feedback) apart.
+    /// [`Feedback`](crate::Feedback) apart. Running statistics (fields named `running_*`,
+    /// such as a batch norm's) are buffers, not parameters, and are not counted, as in
+    /// PyTorch.
     pub fn of<B: Backend, M: Module<B>>(module: &M) -> Self {
-        let mut visitor = CountVisitor { counts: Self::default(), feedback_depth: 0 };
+        let mut visitor = CountVisitor {
+            counts: Self::default(),
+            feedback_depth: 0,
+            buffer_depth: 0,
+        };
         module.visit(&mut visitor);
         visitor.counts
     }
@@ -26,25 +32,37 @@ impl ParamCounts {
 struct CountVisitor {
     counts: ParamCounts,
     feedback_depth: usize,
+    buffer_depth: usize,
 }
+
+const BUFFER_PREFIX: &str = "running_";
 
 const FEEDBACK_CONTAINER: &str = "Struct:Feedback";
 
 impl<B: Backend> ModuleVisitor<B> for CountVisitor {
-    fn enter_module(&mut self, _name: &str, container_type: &str) {
+    fn enter_module(&mut self, name: &str, container_type: &str) {
         if container_type == FEEDBACK_CONTAINER {
             self.feedback_depth += 1;
         }
+        if name.starts_with(BUFFER_PREFIX) {
+            self.buffer_depth += 1;
+        }
     }
 
-    fn exit_module(&mut self, _name: &str, container_type: &str) {
+    fn exit_module(&mut self, name: &str, container_type: &str) {
         if container_type == FEEDBACK_CONTAINER {
             self.feedback_depth = self.feedback_depth.saturating_sub(1);
+        }
+        if name.starts_with(BUFFER_PREFIX) {
+            self.buffer_depth = self.buffer_depth.saturating_sub(1);
         }
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let n = param.shape().num_elements();
+        if self.buffer_depth > 0 {
+            return;
+        }
         if self.feedback_depth > 0 {
             self.counts.feedback += n;
         } else {

@@ -35,8 +35,13 @@ pub struct Feedback<B: Backend, const D: usize> {
 
 impl<B: Backend, const D: usize> Feedback<B, D> {
     /// Creates the feedback state of a weight of the given shape, drawing fixed tensors now.
-    pub fn new(rule: LearningRule, shape: [usize; D], fans: Fans, init: Init, device: &B::Device)
-    -> Self {
+    pub fn new(
+        rule: LearningRule,
+        shape: [usize; D],
+        fans: Fans,
+        init: Init,
+        device: &B::Device,
+    ) -> Self {
         let bound = init.bound(fans);
         let fixed = match rule {
             LearningRule::Fa => Some(uniform(shape, bound, device)),
@@ -44,7 +49,12 @@ impl<B: Backend, const D: usize> Feedback<B, D> {
             _ => None,
         };
         let fixed = fixed.map(|t| Param::from_tensor(t).set_require_grad(false));
-        Self { fixed, rule, fans, init }
+        Self {
+            fixed,
+            rule,
+            fans,
+            init,
+        }
     }
 
     /// Creates FA or frSF feedback from a given stored tensor (FA's `B0`, frSF's `|B0|`),
@@ -62,7 +72,12 @@ impl<B: Backend, const D: usize> Feedback<B, D> {
             return None;
         }
         let fixed = fixed.map(|t| Param::from_tensor(t.detach()).set_require_grad(false));
-        Some(Self { fixed, rule, fans, init })
+        Some(Self {
+            fixed,
+            rule,
+            fans,
+            init,
+        })
     }
 
     /// The feedback tensor to use with the current forward weight `weight`, detached from
@@ -107,7 +122,10 @@ impl<B: Backend, const D: usize> Feedback<B, D> {
     }
 }
 
-fn uniform<B: Backend, const D: usize>(shape: [usize; D], bound: f64, device: &B::Device)
--> Tensor<B, D> {
+fn uniform<B: Backend, const D: usize>(
+    shape: [usize; D],
+    bound: f64,
+    device: &B::Device,
+) -> Tensor<B, D> {
     Tensor::random(shape, Distribution::Uniform(-bound, bound), device)
 }

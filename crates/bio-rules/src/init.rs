@@ -19,14 +19,20 @@ pub struct Fans {
 impl Fans {
     /// Fans of a linear weight.
     pub fn linear(d_input: usize, d_output: usize) -> Self {
-        Self { fan_in: d_input, fan_out: d_output }
+        Self {
+            fan_in: d_input,
+            fan_out: d_output,
+        }
     }
 
     /// Fans of a convolution weight of shape `[out, in / groups, kh, kw]`.
     pub fn conv(shape: [usize; 4]) -> Self {
         let [out, in_per_group, kh, kw] = shape;
         let receptive = kh * kw;
-        Self { fan_in: in_per_group * receptive, fan_out: out * receptive }
+        Self {
+            fan_in: in_per_group * receptive,
+            fan_out: out * receptive,
+        }
     }
 
     /// Xavier-uniform bound `a = sqrt(6 / (fan_in + fan_out))`: weights are drawn from
@@ -84,7 +90,13 @@ mod tests {
     fn depthwise_fans_follow_pytorch() {
         // A depthwise 3x3 kernel over 16 channels: [16, 1, 3, 3].
         let fans = Fans::conv([16, 1, 3, 3]);
-        assert_eq!(fans, Fans { fan_in: 9, fan_out: 144 });
+        assert_eq!(
+            fans,
+            Fans {
+                fan_in: 9,
+                fan_out: 144
+            }
+        );
         // Xavier bound sqrt(6 / 153).
         assert!((fans.xavier_bound() - (6.0f64 / 153.0).sqrt()).abs() < 1e-12);
     }

@@ -51,7 +51,11 @@ impl RuleLinearConfig {
         let weight = Tensor::random(shape, Distribution::Uniform(-bound, bound), device);
         let bias = self.bias.then(|| {
             let b = fans.torch_default_bound();
-            Param::from_tensor(Tensor::random([self.d_output], Distribution::Uniform(-b, b), device))
+            Param::from_tensor(Tensor::random(
+                [self.d_output],
+                Distribution::Uniform(-b, b),
+                device,
+            ))
         });
         RuleLinear {
             weight: Param::from_tensor(weight),
@@ -90,5 +94,16 @@ impl<B: RuleBackend> RuleLinear<B> {
     /// The rule of this layer.
     pub fn rule(&self) -> LearningRule {
         self.feedback.rule()
+    }
+}
+
+impl<B: Backend> RuleLinear<B> {
+    /// Number of weights whose error travels through a feedback tensor other than `W`
+    /// (all of them unless the rule is BP).
+    pub fn feedback_len(&self) -> usize {
+        match self.feedback.rule() {
+            LearningRule::Bp => 0,
+            _ => self.weight.shape().num_elements(),
+        }
     }
 }

@@ -8,10 +8,10 @@
 //! The value is `conv(x, W)`; the weight gradient comes from the first term only, the input
 //! gradient from the second only, through `B`.
 
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::Tensor;
 
 /// Convolution whose input gradient flows through `feedback`, in plain tensor operations.
 ///

@@ -69,7 +69,9 @@ impl FromStr for LearningRule {
         Self::ALL
             .into_iter()
             .find(|rule| rule.name() == lower)
-            .ok_or(UnknownRule { name: s.to_string() })
+            .ok_or(UnknownRule {
+                name: s.to_string(),
+            })
     }
 }
 

@@ -30,7 +30,10 @@ fn values<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
 fn assert_close(got: &[f32], want: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len(), "lengths differ");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= tol * (1.0 + w.abs()), "at {i}: got {g}, want {w}");
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "at {i}: got {g}, want {w}"
+        );
     }
 }
 
@@ -111,12 +114,17 @@ fn linear_brsf_redraws_magnitudes_but_keeps_signs() {
     let upstream = random([4, 16]);
     let grads = |seed: u64| {
         B::seed(&device(), seed);
-        let g = (layer.forward(x.clone()) * upstream.clone()).sum().backward();
+        let g = (layer.forward(x.clone()) * upstream.clone())
+            .sum()
+            .backward();
         values(x.grad(&g).expect("dx"))
     };
     let first = grads(1);
     let second = grads(2);
-    assert_ne!(first, second, "brSF must redraw its magnitudes every forward");
+    assert_ne!(
+        first, second,
+        "brSF must redraw its magnitudes every forward"
+    );
     assert_eq!(first, grads(1), "brSF must be repeatable under a seed");
     // One row of dx is δ·Bᵀ; with a single output gradient the signs are those of W.
     let layer_one = RuleLinearConfig::new(3, 1)
@@ -139,21 +147,31 @@ fn linear_brsf_redraws_magnitudes_but_keeps_signs() {
 #[test]
 fn the_first_layer_learns_without_an_input_gradient() {
     for rule in LearningRule::ALL {
-        let layer = RuleConv2dConfig::new([3, 4], [3, 3]).with_rule(rule).init::<B>(&device());
+        let layer = RuleConv2dConfig::new([3, 4], [3, 3])
+            .with_rule(rule)
+            .init::<B>(&device());
         let x = random([2, 3, 5, 5]); // no gradient required
         let grads = layer.forward(x).sum().backward();
-        assert!(layer.weight.val().grad(&grads).is_some(), "{rule} weight got no gradient");
+        assert!(
+            layer.weight.val().grad(&grads).is_some(),
+            "{rule} weight got no gradient"
+        );
     }
 }
 
 #[test]
 fn stored_feedback_never_gets_a_gradient() {
     for rule in [LearningRule::Fa, LearningRule::Frsf] {
-        let layer = RuleConv2dConfig::new([3, 4], [3, 3]).with_rule(rule).init::<B>(&device());
+        let layer = RuleConv2dConfig::new([3, 4], [3, 3])
+            .with_rule(rule)
+            .init::<B>(&device());
         let x = random([2, 3, 5, 5]).require_grad();
         let grads = layer.forward(x).sum().backward();
         let stored = layer.feedback.fixed().expect("stored feedback");
-        assert!(stored.grad(&grads).is_none(), "{rule} feedback must not be trained");
+        assert!(
+            stored.grad(&grads).is_none(),
+            "{rule} feedback must not be trained"
+        );
     }
 }
 
@@ -164,8 +182,12 @@ fn arange<const D: usize>(n: usize, shape: [usize; D]) -> Tensor<B, D> {
     tensor(&v, shape)
 }
 
-fn custom_conv(x: Tensor<B, 4>, w: Tensor<B, 4>, b: Tensor<B, 4>, o: ConvOptions<2>)
--> Tensor<B, 4> {
+fn custom_conv(
+    x: Tensor<B, 4>,
+    w: Tensor<B, 4>,
+    b: Tensor<B, 4>,
+    o: ConvOptions<2>,
+) -> Tensor<B, 4> {
     let out = <B as RuleBackend>::feedback_conv2d(
         x.into_primitive().tensor(),
         w.into_primitive().tensor(),
@@ -182,15 +204,29 @@ fn depthwise_stride_two_matches_hand_values() {
     let w = arange(36, [4, 1, 3, 3]).require_grad();
     let options = ConvOptions::new([2, 2], [1, 1], [1, 1], 4);
     let y = custom_conv(x.clone(), w.clone(), w.clone().detach(), options);
-    assert_close(&values(y.clone().slice([0..1, 0..1])), &[73.0, 154.0, 279.0, 438.0], 1e-5);
+    assert_close(
+        &values(y.clone().slice([0..1, 0..1])),
+        &[73.0, 154.0, 279.0, 438.0],
+        1e-5,
+    );
     let grads = y.sum().backward();
     let dx = values(x.grad(&grads).expect("dx"));
-    let dx00 = [4., 8., 4., 5., 8., 16., 8., 10., 4., 8., 4., 5., 7., 14., 7., 8.];
+    let dx00 = [
+        4., 8., 4., 5., 8., 16., 8., 10., 4., 8., 4., 5., 7., 14., 7., 8.,
+    ];
     assert_close(&dx[..16], &dx00, 1e-5);
     assert_close(&dx[48..52], &[31.0, 62.0, 31.0, 32.0], 1e-5);
     let dw = values(w.grad(&grads).expect("dW"));
-    assert_close(&dw[..9], &[5., 10., 12., 10., 20., 24., 18., 36., 40.], 1e-5);
-    assert_close(&dw[27..], &[53., 106., 108., 106., 212., 216., 114., 228., 232.], 1e-5);
+    assert_close(
+        &dw[..9],
+        &[5., 10., 12., 10., 20., 24., 18., 36., 40.],
+        1e-5,
+    );
+    assert_close(
+        &dw[27..],
+        &[53., 106., 108., 106., 212., 216., 114., 228., 232.],
+        1e-5,
+    );
 }
 
 /// A dilated convolution whose output is 1×1: every output is 4 and only the centre tap
@@ -232,10 +268,17 @@ fn geometries() -> Vec<Geometry> {
     ]
 }
 
-fn conv_grads(x: &Tensor<B, 4>, w: &Tensor<B, 4>, y: Tensor<B, 4>, up: &Tensor<B, 4>)
--> (Vec<f32>, Vec<f32>) {
+fn conv_grads(
+    x: &Tensor<B, 4>,
+    w: &Tensor<B, 4>,
+    y: Tensor<B, 4>,
+    up: &Tensor<B, 4>,
+) -> (Vec<f32>, Vec<f32>) {
     let grads = (y * up.clone()).sum().backward();
-    (values(x.grad(&grads).expect("dx")), values(w.grad(&grads).expect("dW")))
+    (
+        values(x.grad(&grads).expect("dx")),
+        values(w.grad(&grads).expect("dW")),
+    )
 }
 
 #[test]
@@ -294,7 +337,11 @@ fn input_gradient_is_the_finite_difference_through_feedback() {
         let mut minus = xv.clone();
         minus[i] -= eps;
         let fd = (inner(&plus) - inner(&minus)) / (2.0 * eps as f64);
-        assert!((fd as f32 - dx[i]).abs() < 1e-2, "at {i}: fd {fd}, dx {}", dx[i]);
+        assert!(
+            (fd as f32 - dx[i]).abs() < 1e-2,
+            "at {i}: fd {fd}, dx {}",
+            dx[i]
+        );
     }
 }
 
@@ -302,7 +349,12 @@ fn input_gradient_is_the_finite_difference_through_feedback() {
 /// convolution of δ with the expected B, built here by hand from W.
 #[test]
 fn conv_layers_use_the_rule_feedback() {
-    for rule in [LearningRule::Bp, LearningRule::Fa, LearningRule::Usf, LearningRule::Frsf] {
+    for rule in [
+        LearningRule::Bp,
+        LearningRule::Fa,
+        LearningRule::Usf,
+        LearningRule::Frsf,
+    ] {
         for geo in geometries() {
             let [c_in, c_out] = geo.channels;
             let layer = RuleConv2dConfig::new(geo.channels, [geo.kernel; 2])

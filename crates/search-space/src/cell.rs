@@ -1,0 +1,235 @@
+//! Cells: the search cell with a mixed operation on every edge, and the discrete cell of
+//! a genotype.
+
+use bio_rules::{LearningRule, RuleBackend};
+use burn::module::Module;
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+use crate::CandidateSet;
+use crate::edge::{EdgeOp, EdgeSpec};
+use crate::genotype::{CellGenotype, STEPS};
+use crate::layers::{FactorizedReduce, LayerSpec, ReluConvBn};
+
+/// Number of edges of a search cell: node `i` (0-based) has `i + 2` incoming edges.
+pub const SEARCH_EDGES: usize = STEPS * (STEPS + 3) / 2;
+
+/// Channel sizes and kind of one cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CellSpec {
+    /// Channels of the older input (the cell two back).
+    pub c_prev_prev: usize,
+    /// Channels of the newer input (the previous cell).
+    pub c_prev: usize,
+    /// Channels of every node of this cell.
+    pub channels: usize,
+    /// Whether this cell halves the resolution.
+    pub reduction: bool,
+    /// Whether the previous cell halved it (then the older input is reduced too).
+    pub reduction_prev: bool,
+    /// True in the search supernet (no affine batch norm).
+    pub search: bool,
+    /// Rule of the preprocessing convolutions and stride-2 skips.
+    pub skeleton_rule: LearningRule,
+}
+
+impl CellSpec {
+    fn edge(&self, input: usize) -> EdgeSpec {
+        let stride = if self.reduction && input < 2 { 2 } else { 1 };
+        EdgeSpec {
+            channels: self.channels,
+            stride,
+            search: self.search,
+            skeleton_rule: self.skeleton_rule,
+        }
+    }
+}
+
+/// How a cell brings one of its inputs to its own channel count (and resolution).
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Preprocess<B: Backend> {
+    /// ReLU, 1×1 convolution, batch norm.
+    Conv(ReluConvBn<B>),
+    /// Factorized reduce, after a reduction cell.
+    Reduce(FactorizedReduce<B>),
+}
+
+impl<B: RuleBackend> Preprocess<B> {
+    fn new(c_in: usize, spec: &CellSpec, reduce: bool, device: &B::Device) -> Self {
+        let layer = LayerSpec {
+            c_in,
+            c_out: spec.channels,
+            stride: 1,
+            affine: !spec.search,
+            rule: spec.skeleton_rule,
+        };
+        if reduce {
+            Self::Reduce(FactorizedReduce::new(layer, device))
+        } else {
+            Self::Conv(ReluConvBn::new(layer, 1, 0, device))
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Self::Conv(op) => op.forward(x),
+            Self::Reduce(op) => op.forward(x),
+        }
+    }
+}
+
+/// A softmax-weighted sum of every candidate on one edge.
+#[derive(Module, Debug)]
+pub struct MixedOp<B: Backend> {
+    /// One module per candidate, in the candidate set's order.
+    pub ops: Vec<EdgeOp<B>>,
+}
+
+impl<B: RuleBackend> MixedOp<B> {
+    /// `Σ_k w_k · op_k(x)`, with `weights` of shape `[candidates]`. The zero operation
+    /// adds nothing and is skipped.
+    pub fn forward(&self, x: Tensor<B, 4>, weights: Tensor<B, 1>) -> Tensor<B, 4> {
+        let mut sum: Option<Tensor<B, 4>> = None;
+        for (k, op) in self.ops.iter().enumerate() {
+            if op.is_zero() {
+                continue;
+            }
+            let w = weights.clone().slice([k..k + 1]).reshape([1, 1, 1, 1]);
+            let term = op.forward(x.clone()) * w;
+            sum = Some(match sum {
+                Some(s) => s + term,
+                None => term,
+            });
+        }
+        sum.unwrap_or_else(|| self.ops[0].forward(x))
+    }
+}
+
+/// A search cell: two preprocessed inputs, four nodes, a mixed operation on each of the 14
+/// edges, output the concatenation of the four nodes.
+#[derive(Module, Debug)]
+pub struct SearchCell<B: Backend> {
+    /// Preprocessing of the older input.
+    pub pre0: Preprocess<B>,
+    /// Preprocessing of the newer input.
+    pub pre1: Preprocess<B>,
+    /// The 14 mixed edges, node by node, inputs in order.
+    pub edges: Vec<MixedOp<B>>,
+    /// Whether the cell halves the resolution.
+    #[module(skip)]
+    pub reduction: bool,
+}
+
+impl<B: RuleBackend> SearchCell<B> {
+    /// Creates the cell with every candidate of `candidates` on every edge.
+    pub fn new(spec: CellSpec, candidates: &CandidateSet, device: &B::Device) -> Self {
+        let pre0 = Preprocess::new(spec.c_prev_prev, &spec, spec.reduction_prev, device);
+        let pre1 = Preprocess::new(spec.c_prev, &spec, false, device);
+        let mut edges = Vec::with_capacity(SEARCH_EDGES);
+        for node in 0..STEPS {
+            for input in 0..node + 2 {
+                let edge = spec.edge(input);
+                let ops = candidates
+                    .candidates()
+                    .iter()
+                    .map(|&c| EdgeOp::new(c, edge, device));
+                edges.push(MixedOp { ops: ops.collect() });
+            }
+        }
+        Self {
+            pre0,
+            pre1,
+            edges,
+            reduction: spec.reduction,
+        }
+    }
+
+    /// Applies the cell with architecture weights `weights`, `[14, candidates]` (rows are
+    /// already softmax-normalised).
+    ///
+    /// # Shapes
+    /// - s0, s1: `[batch, c_prev_prev | c_prev, h, w]`
+    /// - output: `[batch, 4 · channels, h', w']` (`h' = h / 2` in a reduction cell)
+    pub fn forward(
+        &self,
+        s0: Tensor<B, 4>,
+        s1: Tensor<B, 4>,
+        weights: Tensor<B, 2>,
+    ) -> Tensor<B, 4> {
+        let candidates = weights.dims()[1];
+        let mut states = vec![self.pre0.forward(s0), self.pre1.forward(s1)];
+        let mut offset = 0;
+        for _ in 0..STEPS {
+            let mut node: Option<Tensor<B, 4>> = None;
+            for (j, h) in states.iter().enumerate() {
+                let row = weights
+                    .clone()
+                    .slice([offset + j..offset + j + 1, 0..candidates]);
+                let out = self.edges[offset + j].forward(h.clone(), row.reshape([candidates]));
+                node = Some(match node {
+                    Some(sum) => sum + out,
+                    None => out,
+                });
+            }
+            offset += states.len();
+            states.extend(node);
+        }
+        Tensor::cat(states.split_off(2), 1)
+    }
+}
+
+/// The discrete cell of a genotype: two operations per node.
+#[derive(Module, Debug)]
+pub struct Cell<B: Backend> {
+    /// Preprocessing of the older input.
+    pub pre0: Preprocess<B>,
+    /// Preprocessing of the newer input.
+    pub pre1: Preprocess<B>,
+    /// Eight operations, two per node.
+    pub ops: Vec<EdgeOp<B>>,
+    /// The state each operation reads.
+    #[module(skip)]
+    pub inputs: Vec<usize>,
+    /// The states concatenated into the output.
+    #[module(skip)]
+    pub concat: Vec<usize>,
+}
+
+impl<B: RuleBackend> Cell<B> {
+    /// Builds the cell of `genotype` (already validated).
+    pub fn new(spec: CellSpec, genotype: &CellGenotype, device: &B::Device) -> Self {
+        let pre0 = Preprocess::new(spec.c_prev_prev, &spec, spec.reduction_prev, device);
+        let pre1 = Preprocess::new(spec.c_prev, &spec, false, device);
+        let ops = genotype
+            .edges
+            .iter()
+            .map(|e| EdgeOp::new(e.candidate(), spec.edge(e.input), device))
+            .collect();
+        let inputs = genotype.edges.iter().map(|e| e.input).collect();
+        Self {
+            pre0,
+            pre1,
+            ops,
+            inputs,
+            concat: genotype.concat.clone(),
+        }
+    }
+
+    /// Applies the cell.
+    ///
+    /// # Shapes
+    /// - s0, s1: `[batch, c_prev_prev | c_prev, h, w]`
+    /// - output: `[batch, concat.len() · channels, h', w']`
+    pub fn forward(&self, s0: Tensor<B, 4>, s1: Tensor<B, 4>) -> Tensor<B, 4> {
+        let mut states = vec![self.pre0.forward(s0), self.pre1.forward(s1)];
+        for pair in self.ops.chunks(2).zip(self.inputs.chunks(2)) {
+            let (ops, inputs) = pair;
+            let a = ops[0].forward(states[inputs[0]].clone());
+            let b = ops[1].forward(states[inputs[1]].clone());
+            states.push(a + b);
+        }
+        let out = self.concat.iter().map(|&i| states[i].clone()).collect();
+        Tensor::cat(out, 1)
+    }
+}

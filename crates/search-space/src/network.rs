@@ -1,0 +1,357 @@
+//! The search supernet and the final network built from a genotype.
+
+use bio_rules::RuleLinearConfig;
+use bio_rules::{LearningRule, RuleBackend, RuleConv2d, RuleConv2dConfig, RuleLinear};
+use burn::config::Config;
+use burn::module::{Module, Param, ParamId};
+use burn::tensor::activation::softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+
+use crate::cell::{Cell, CellSpec, SEARCH_EDGES, SearchCell};
+use crate::genotype::{CellGenotype, Genotype, GenotypeEdge, GenotypeError, STEPS};
+use crate::{BatchNorm2d, BatchNorm2dConfig, CandidateSet, CandidateSetError};
+
+/// Input image channels.
+const IMAGE_CHANNELS: usize = 3;
+
+/// The stem: a 3×3 convolution to `stem_multiplier · C` channels and a batch norm.
+#[derive(Module, Debug)]
+pub struct Stem<B: Backend> {
+    /// The convolution.
+    pub conv: RuleConv2d<B>,
+    /// The batch norm (affine).
+    pub bn: BatchNorm2d<B>,
+}
+
+impl<B: RuleBackend> Stem<B> {
+    fn new(channels: usize, rule: LearningRule, device: &B::Device) -> Self {
+        let conv = RuleConv2dConfig::new([IMAGE_CHANNELS, channels], [3, 3])
+            .with_padding([1, 1])
+            .with_rule(rule)
+            .init(device);
+        Self {
+            conv,
+            bn: BatchNorm2dConfig::new(channels).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+}
+
+/// The channel plan of a DARTS network: cells at `L/3` and `2L/3` reduce and double the
+/// channels.
+/// `multiplier(reduction)` is the number of nodes a cell of that kind concatenates.
+fn cell_specs(
+    channels: usize,
+    layers: usize,
+    stem: usize,
+    multiplier: impl Fn(bool) -> usize,
+    search: bool,
+    skeleton_rule: LearningRule,
+) -> (Vec<CellSpec>, usize) {
+    let (mut c_prev_prev, mut c_prev, mut c) = (stem * channels, stem * channels, channels);
+    let mut reduction_prev = false;
+    let mut specs = Vec::with_capacity(layers);
+    for i in 0..layers {
+        let reduction = i == layers / 3 || i == 2 * layers / 3;
+        if reduction {
+            c *= 2;
+        }
+        specs.push(CellSpec {
+            c_prev_prev,
+            c_prev,
+            channels: c,
+            reduction,
+            reduction_prev,
+            search,
+            skeleton_rule,
+        });
+        reduction_prev = reduction;
+        (c_prev_prev, c_prev) = (c_prev, multiplier(reduction) * c);
+    }
+    (specs, c_prev)
+}
+
+/// Configuration of the search [`Supernet`].
+#[derive(Config, Debug)]
+pub struct SupernetConfig {
+    /// Initial channels `C` (paper: 16).
+    #[config(default = 16)]
+    pub channels: usize,
+    /// Number of cells (paper: 8).
+    #[config(default = 8)]
+    pub layers: usize,
+    /// Number of classes.
+    #[config(default = 10)]
+    pub classes: usize,
+    /// Stem width as a multiple of `C` (default 3).
+    #[config(default = 3)]
+    pub stem_multiplier: usize,
+    /// The rules the convolution candidates choose from (default: FA, uSF, brSF, frSF).
+    #[config(default = "LearningRule::PAPER.to_vec()")]
+    pub rules: Vec<LearningRule>,
+    /// Rule of the stem, preprocessing, stride-2 skips and classifier (default BP).
+    #[config(default = "LearningRule::Bp")]
+    pub skeleton_rule: LearningRule,
+    /// Standard deviation of the initial architecture weights (default 1e-3).
+    #[config(default = 1e-3)]
+    pub alpha_init_std: f64,
+}
+
+/// The DARTS supernet: every edge a softmax-weighted mixture of all candidates, one
+/// architecture matrix `α` (`[14, candidates]`) per cell type.
+#[derive(Module, Debug)]
+pub struct Supernet<B: Backend> {
+    /// The stem.
+    pub stem: Stem<B>,
+    /// The cells.
+    pub cells: Vec<SearchCell<B>>,
+    /// The classifier after global average pooling.
+    pub classifier: RuleLinear<B>,
+    /// Architecture weights of the normal cells.
+    pub alpha_normal: Param<Tensor<B, 2>>,
+    /// Architecture weights of the reduction cells.
+    pub alpha_reduce: Param<Tensor<B, 2>>,
+    /// The candidates, in the column order of the `α` matrices.
+    #[module(skip)]
+    pub candidates: CandidateSet,
+}
+
+impl SupernetConfig {
+    /// Builds the supernet, or says why the rule set gives no candidates.
+    pub fn init<B: RuleBackend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<Supernet<B>, CandidateSetError> {
+        let candidates = CandidateSet::new(&self.rules)?;
+        let (specs, c_last) = cell_specs(
+            self.channels,
+            self.layers,
+            self.stem_multiplier,
+            |_| STEPS,
+            true,
+            self.skeleton_rule,
+        );
+        let cells = specs
+            .into_iter()
+            .map(|s| SearchCell::new(s, &candidates, device))
+            .collect();
+        let alpha = || {
+            let dist = Distribution::Normal(0.0, self.alpha_init_std);
+            Param::from_tensor(Tensor::random(
+                [SEARCH_EDGES, candidates.len()],
+                dist,
+                device,
+            ))
+        };
+        Ok(Supernet {
+            stem: Stem::new(
+                self.stem_multiplier * self.channels,
+                self.skeleton_rule,
+                device,
+            ),
+            cells,
+            classifier: RuleLinearConfig::new(c_last, self.classes)
+                .with_rule(self.skeleton_rule)
+                .init(device),
+            alpha_normal: alpha(),
+            alpha_reduce: alpha(),
+            candidates,
+        })
+    }
+}
+
+impl<B: RuleBackend> Supernet<B> {
+    /// Class logits.
+    ///
+    /// # Shapes
+    /// - images: `[batch, 3, height, width]`
+    /// - output: `[batch, classes]`
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let normal = softmax(self.alpha_normal.val(), 1);
+        let reduce = softmax(self.alpha_reduce.val(), 1);
+        let s = self.stem.forward(images);
+        let (mut s0, mut s1) = (s.clone(), s);
+        for cell in &self.cells {
+            let weights = if cell.reduction {
+                reduce.clone()
+            } else {
+                normal.clone()
+            };
+            let out = cell.forward(s0, s1.clone(), weights);
+            (s0, s1) = (s1, out);
+        }
+        self.classifier.forward(global_average_pool(s1))
+    }
+}
+
+impl<B: Backend> Supernet<B> {
+    /// The ids of the two architecture parameters, for an optimiser of `α` alone.
+    pub fn alpha_ids(&self) -> [ParamId; 2] {
+        [self.alpha_normal.id, self.alpha_reduce.id]
+    }
+
+    /// The genotype the current `α` encodes (DARTS' rule): for each node keep the two
+    /// incoming edges whose strongest non-`none` weight is largest, and on each the
+    /// strongest non-`none` candidate.
+    pub fn genotype(&self) -> Genotype {
+        let cell = |alpha: &Param<Tensor<B, 2>>| {
+            let weights = softmax(alpha.val(), 1);
+            let values = weights
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .unwrap_or_default();
+            derive_cell(&values, &self.candidates)
+        };
+        Genotype {
+            normal: cell(&self.alpha_normal),
+            reduce: cell(&self.alpha_reduce),
+        }
+    }
+
+    /// Softmax of both `α` matrices as nested vectors `[edge][candidate]` (normal, reduce).
+    pub fn alpha_weights(&self) -> [Vec<Vec<f32>>; 2] {
+        [&self.alpha_normal, &self.alpha_reduce].map(|alpha| {
+            let weights = softmax(alpha.val(), 1);
+            let k = self.candidates.len();
+            let values = weights
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .unwrap_or_default();
+            values.chunks(k).map(<[f32]>::to_vec).collect()
+        })
+    }
+}
+
+/// Derives one cell's genotype from softmax weights laid out `[edge][candidate]`.
+pub fn derive_cell(weights: &[f32], candidates: &CandidateSet) -> CellGenotype {
+    let k = candidates.len();
+    let none = candidates.none_index();
+    let best = |edge: usize| -> (usize, f32) {
+        let row = &weights[edge * k..(edge + 1) * k];
+        row.iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != none)
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |acc, (i, &w)| if w > acc.1 { (i, w) } else { acc },
+            )
+    };
+    let mut edges = Vec::with_capacity(2 * STEPS);
+    let mut start = 0;
+    for node in 0..STEPS {
+        let inputs = node + 2;
+        let mut ranked: Vec<usize> = (0..inputs).collect();
+        ranked.sort_by(|&a, &b| best(start + b).1.total_cmp(&best(start + a).1));
+        let mut kept = ranked[..2].to_vec();
+        kept.sort_unstable();
+        for input in kept {
+            let candidate = candidates.candidates()[best(start + input).0];
+            edges.push(GenotypeEdge::new(candidate, input));
+        }
+        start += inputs;
+    }
+    CellGenotype {
+        edges,
+        concat: (2..2 + STEPS).collect(),
+    }
+}
+
+/// `[batch, channels, h, w]` to `[batch, channels]`.
+fn global_average_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+    let [n, c, _, _] = x.dims();
+    x.mean_dims(&[2, 3]).reshape([n, c])
+}
+
+/// Configuration of a final [`Network`] built from a genotype (CIFAR layout).
+#[derive(Config, Debug)]
+pub struct NetworkConfig {
+    /// The cells.
+    pub genotype: Genotype,
+    /// Initial channels `C` (paper: 36).
+    #[config(default = 36)]
+    pub channels: usize,
+    /// Number of cells (paper: 20).
+    #[config(default = 20)]
+    pub layers: usize,
+    /// Number of classes.
+    #[config(default = 10)]
+    pub classes: usize,
+    /// Stem width as a multiple of `C` (default 3).
+    #[config(default = 3)]
+    pub stem_multiplier: usize,
+    /// Rule of the stem, preprocessing, stride-2 skips and classifier (default BP).
+    #[config(default = "LearningRule::Bp")]
+    pub skeleton_rule: LearningRule,
+}
+
+/// A network of cells from a genotype, with affine batch norms.
+#[derive(Module, Debug)]
+pub struct Network<B: Backend> {
+    /// The stem.
+    pub stem: Stem<B>,
+    /// The cells.
+    pub cells: Vec<Cell<B>>,
+    /// The classifier after global average pooling.
+    pub classifier: RuleLinear<B>,
+}
+
+impl NetworkConfig {
+    /// Builds the network, or says what is wrong with the genotype.
+    pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Network<B>, GenotypeError> {
+        self.genotype.validate()?;
+        let genotype = &self.genotype;
+        let cell_of = |reduction| {
+            if reduction {
+                &genotype.reduce
+            } else {
+                &genotype.normal
+            }
+        };
+        let (specs, c_last) = cell_specs(
+            self.channels,
+            self.layers,
+            self.stem_multiplier,
+            |reduction| cell_of(reduction).concat.len(),
+            false,
+            self.skeleton_rule,
+        );
+        let cells = specs
+            .into_iter()
+            .map(|s| Cell::new(s, cell_of(s.reduction), device))
+            .collect();
+        Ok(Network {
+            stem: Stem::new(
+                self.stem_multiplier * self.channels,
+                self.skeleton_rule,
+                device,
+            ),
+            cells,
+            classifier: RuleLinearConfig::new(c_last, self.classes)
+                .with_rule(self.skeleton_rule)
+                .init(device),
+        })
+    }
+}
+
+impl<B: RuleBackend> Network<B> {
+    /// Class logits.
+    ///
+    /// # Shapes
+    /// - images: `[batch, 3, height, width]`
+    /// - output: `[batch, classes]`
+    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let s = self.stem.forward(images);
+        let (mut s0, mut s1) = (s.clone(), s);
+        for cell in &self.cells {
+            let out = cell.forward(s0, s1.clone());
+            (s0, s1) = (s1, out);
+        }
+        self.classifier.forward(global_average_pool(s1))
+    }
+}

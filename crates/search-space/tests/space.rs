@@ -1,0 +1,254 @@
+//! The search space: layer semantics, parameter counts of known genotypes, genotype
+//! derivation and validation.
+
+use bio_rules::{LearningRule, ParamCounts};
+use burn::backend::{Autodiff, Flex};
+use burn::module::AutodiffModule;
+use burn::tensor::{Tensor, TensorData};
+use search_space::genotype::known;
+use search_space::layers::{Pool, PoolKind, avg_pool_exclude_pad};
+use search_space::{
+    BatchNorm2dConfig, CandidateSet, FeedbackLen, Genotype, GenotypeError, NetworkConfig,
+    Operation, SupernetConfig, derive_cell,
+};
+
+type B = Autodiff<Flex>;
+
+fn values<Bk: burn::tensor::backend::Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
+    t.into_data().to_vec::<f32>().expect("float data")
+}
+
+fn assert_close(got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol, "at {i}: got {g}, want {w}");
+    }
+}
+
+fn grid(values: &[f32], shape: [usize; 4]) -> Tensor<B, 4> {
+    Tensor::from_data(TensorData::new(values.to_vec(), shape), &Default::default())
+}
+
+#[test]
+fn average_pool_does_not_count_padding() {
+    let x = grid(&[1., 2., 3., 4., 5., 6., 7., 8., 9.], [1, 1, 3, 3]).require_grad();
+    let y = avg_pool_exclude_pad(x.clone(), [1, 1]);
+    assert_close(
+        &values(y.clone()),
+        &[3., 3.5, 4., 4.5, 5., 5.5, 6., 6.5, 7.],
+        1e-5,
+    );
+    let grads = y.sum().backward();
+    let dx = values(x.grad(&grads).expect("dx"));
+    let (c, e, m) = (0.694_444, 1.111_111, 1.777_778);
+    assert_close(&dx, &[c, e, c, e, m, e, c, e, c], 1e-5);
+}
+
+#[test]
+fn strided_average_pool_of_ones_is_one() {
+    let x = Tensor::<B, 4>::ones([1, 1, 4, 4], &Default::default());
+    let y = avg_pool_exclude_pad(x, [2, 2]);
+    assert_eq!(y.dims(), [1, 1, 2, 2]);
+    assert_close(&values(y), &[1.0; 4], 1e-6);
+}
+
+#[test]
+fn max_pool_pads_with_minus_infinity() {
+    let x = grid(&[-5., -6., -7., -8.], [1, 1, 2, 2]);
+    let pool = Pool::<B>::new(PoolKind::Max, 1, 1, false, &Default::default());
+    assert_close(&values(pool.forward(x)), &[-5.0; 4], 0.0);
+}
+
+/// PITFALLS' batch-norm case: running mean 0.5, running variance 4, x = [1, 2, 3, 4].
+#[test]
+fn batch_norm_train_and_eval() {
+    let device = Default::default();
+    let bn = BatchNorm2dConfig::new(1).init::<B>(&device);
+    bn.running_mean.update(Tensor::from_floats([0.5], &device));
+    bn.running_var.update(Tensor::from_floats([4.0], &device));
+    let x = grid(&[1., 2., 3., 4.], [4, 1, 1, 1]).require_grad();
+
+    // Eval mode on an autodiff model: running statistics, gradient 1 / sqrt(4 + 1e-5).
+    let grads = bn.forward_eval(x.clone()).sum().backward();
+    assert_close(
+        &values(x.grad(&grads).expect("dx")),
+        &[0.499_999_4; 4],
+        1e-6,
+    );
+    assert_close(&values(bn.running_mean.value_sync()), &[0.5], 0.0);
+
+    // Train mode: the sum of a normalised batch does not depend on x.
+    let grads = bn.forward(x.clone()).sum().backward();
+    assert_close(&values(x.grad(&grads).expect("dx")), &[0.0; 4], 1e-5);
+    assert_close(&values(bn.running_mean.value_sync()), &[0.7], 1e-6);
+    // 0.9 · 4 + 0.1 · 1.6667 (unbiased variance of 1..4).
+    assert_close(&values(bn.running_var.value_sync()), &[3.766_667], 1e-5);
+
+    // valid() gives the inner backend, which evaluates with the running statistics.
+    let inner = bn.valid();
+    let y = inner.forward(x.inner());
+    let expected: Vec<f32> = [1., 2., 3., 4.]
+        .iter()
+        .map(|v| (v - 0.7) / (3.766_667f32 + 1e-5).sqrt())
+        .collect();
+    assert_close(&values(y), &expected, 1e-5);
+}
+
+#[test]
+fn search_batch_norm_has_no_parameters() {
+    let bn = BatchNorm2dConfig::new(8)
+        .with_affine(false)
+        .init::<Flex>(&Default::default());
+    assert_eq!(ParamCounts::of(&bn).trained, 0);
+}
+
+fn count(genotype: Genotype, classes: usize) -> ParamCounts {
+    let config = NetworkConfig::new(genotype).with_classes(classes);
+    let net = config
+        .init::<Flex>(&Default::default())
+        .expect("valid genotype");
+    ParamCounts::of(&net)
+}
+
+fn feedback_len(genotype: Genotype) -> usize {
+    let config = NetworkConfig::new(genotype);
+    config
+        .init::<Flex>(&Default::default())
+        .expect("valid genotype")
+        .feedback_len()
+}
+
+#[test]
+fn darts_v2_parameter_counts() {
+    assert_eq!(count(known::darts_v2(), 10).trained, 3_349_342);
+    assert_eq!(count(known::darts_v2(), 100).trained, 3_401_272);
+    assert_eq!(count(known::darts_v2(), 10).feedback, 0);
+}
+
+#[test]
+fn biodarts_parameter_count_and_feedback_apart() {
+    let counts = count(known::biodarts(), 10);
+    assert_eq!(counts.trained, 2_867_662);
+    // One feedback value per weight of every rule convolution (uSF and frSF here), as a
+    // reference implementation that buffers every feedback tensor counts them.
+    assert_eq!(feedback_len(known::biodarts()), 1_446_552);
+    // Stored apart from the parameters: frSF's magnitudes only (uSF computes B from W).
+    // Normal cells hold two frSF sep_conv_3x3, 2·(9C + C²) weights each, at C = 36, 72,
+    // 144, six cells apiece.
+    let per_c = |c: usize| 2 * 2 * (9 * c + c * c);
+    assert_eq!(counts.feedback, 6 * (per_c(36) + per_c(72) + per_c(144)));
+    assert_eq!(feedback_len(known::darts_v2()), 0);
+}
+
+#[test]
+fn supernet_forward_and_genotype() {
+    let config = SupernetConfig::new().with_channels(4).with_layers(3);
+    let net = config.init::<B>(&Default::default()).expect("valid rules");
+    let x = Tensor::<B, 4>::ones([2, 3, 8, 8], &Default::default());
+    let logits = net.forward(x);
+    assert_eq!(logits.dims(), [2, 10]);
+    let grads = logits.sum().backward();
+    assert!(
+        net.alpha_normal.val().grad(&grads).is_some(),
+        "α gets a gradient"
+    );
+    let genotype = net.genotype();
+    genotype.validate().expect("a derived genotype is valid");
+    // No parameters of search batch norms; the supernet has only conv weights, the stem's
+    // batch norm and the classifier besides α.
+    assert!(ParamCounts::of(&net).trained > 0);
+}
+
+#[test]
+fn genotype_derivation_keeps_the_two_strongest_edges() {
+    let set = CandidateSet::new(&[LearningRule::Fa, LearningRule::Usf]).expect("rules");
+    let k = set.len();
+    let mut w = vec![0.01f32; 14 * k];
+    let idx = |op: Operation, rule: Option<LearningRule>| {
+        set.candidates()
+            .iter()
+            .position(|c| c.op == op && c.rule == rule)
+            .expect("candidate")
+    };
+    // Node 2 (edges 0, 1): `none` dominates edge 0 but is ignored; edge 1 prefers max pool.
+    w[idx(Operation::None, None)] = 0.9;
+    w[k + idx(Operation::MaxPool3x3, None)] = 0.5;
+    w[idx(Operation::SepConv3x3, Some(LearningRule::Usf))] = 0.05;
+    // Node 3 (edges 2, 3, 4): edges 4 and 2 win.
+    w[4 * k + idx(Operation::DilConv5x5, Some(LearningRule::Fa))] = 0.8;
+    w[2 * k + idx(Operation::SkipConnect, None)] = 0.3;
+    let cell = derive_cell(&w, &set);
+    let edges: Vec<_> = cell.edges.iter().map(|e| (e.op, e.rule, e.input)).collect();
+    assert_eq!(
+        edges[0],
+        (Operation::SepConv3x3, Some(LearningRule::Usf), 0)
+    );
+    assert_eq!(edges[1], (Operation::MaxPool3x3, None, 1));
+    assert_eq!(edges[2], (Operation::SkipConnect, None, 0));
+    assert_eq!(edges[3], (Operation::DilConv5x5, Some(LearningRule::Fa), 2));
+}
+
+#[test]
+fn genotype_json_round_trip_and_darts_string() {
+    let g = known::biodarts();
+    let json = g.to_json();
+    assert!(json.contains("\"op\": \"sep_conv_3x3\"") && json.contains("\"rule\": \"frsf\""));
+    assert_eq!(Genotype::from_json(&json).expect("parse"), g);
+    let text = g.to_string();
+    assert!(text.starts_with("Genotype(normal=[('skip_connect', 0), ('skip_connect', 1), "));
+    assert!(text.contains("('sep_conv_3x3_fr', 1), ('sep_conv_3x3_u', 2)"));
+    assert!(text.contains("('dil_conv_5x5_u', 3)], reduce_concat=[2, 3, 4, 5])"));
+}
+
+#[test]
+fn malformed_genotypes_are_refused_with_the_reason() {
+    let mut g = known::biodarts();
+    g.normal.edges[3].input = 3; // node 3 reads itself
+    let err = g.validate().expect_err("out of range");
+    assert!(
+        matches!(
+            err,
+            GenotypeError::InputOutOfRange {
+                edge: 3,
+                node: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let mut g = known::biodarts();
+    g.reduce.edges[7].rule = None; // dil_conv without a rule
+    assert!(matches!(
+        g.validate(),
+        Err(GenotypeError::BadCandidate { edge: 7, .. })
+    ));
+
+    let mut g = known::biodarts();
+    g.normal.edges.pop();
+    assert!(matches!(
+        g.validate(),
+        Err(GenotypeError::EdgeCount { found: 7, .. })
+    ));
+
+    let mut g = known::biodarts();
+    g.normal.edges[1].input = 0;
+    assert!(matches!(
+        g.validate(),
+        Err(GenotypeError::DuplicateInput { node: 2, .. })
+    ));
+
+    let mut g = known::biodarts();
+    g.normal.concat = vec![2, 2];
+    assert!(matches!(g.validate(), Err(GenotypeError::BadConcat { .. })));
+
+    let bad_op = known::biodarts()
+        .to_json()
+        .replacen("max_pool_3x3", "conv_7x7", 1);
+    let err = Genotype::from_json(&bad_op).expect_err("unknown op");
+    assert!(err.to_string().contains("conv_7x7"), "{err}");
+    let bad_rule = known::biodarts()
+        .to_json()
+        .replacen("\"frsf\"", "\"hebb\"", 1);
+    assert!(Genotype::from_json(&bad_rule).is_err());
+}
