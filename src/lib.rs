@@ -1,1 +1,42 @@
-//! bionas
+//! Neural architecture search with mixed bio-inspired learning rules, on Burn.
+//!
+//! This crate gathers the workspace:
+//!
+//! - [`bio_rules`]: learning rules (BP, FA, uSF, brSF, frSF) as custom backward passes on
+//!   linear and convolution layers, for every Burn backend;
+//! - [`search_space`]: DARTS cells whose candidates are (operation, rule) pairs, the search
+//!   supernet, genotypes and the final network;
+//! - [`nas`]: the search itself (first-order DARTS);
+//! - [`datasets`]: CIFAR-10 loading, normalisation, augmentation and batching.
+//!
+//! [`backend`] names the backends the enabled features provide.
+
+pub use bio_rules;
+pub use datasets;
+pub use nas;
+pub use search_space;
+
+/// Backends compiled in by this crate's features.
+pub mod backend {
+    pub use burn::backend::Autodiff;
+
+    /// The CPU backend of the default build (`flex`).
+    #[cfg(feature = "flex")]
+    pub type Cpu = burn::backend::Flex;
+
+    /// The CPU backend when only `ndarray` is enabled.
+    #[cfg(all(feature = "ndarray", not(feature = "flex")))]
+    pub type Cpu = burn::backend::NdArray;
+
+    /// Burn's `ndarray` backend.
+    #[cfg(feature = "ndarray")]
+    pub type NdArray = burn::backend::NdArray;
+
+    /// Burn's `wgpu` backend (Vulkan, Metal, DirectX or a software driver).
+    #[cfg(feature = "wgpu")]
+    pub type Wgpu = burn::backend::Wgpu;
+
+    /// Burn's CUDA backend.
+    #[cfg(feature = "cuda")]
+    pub type Cuda = burn::backend::Cuda;
+}

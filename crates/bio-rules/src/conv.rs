@@ -82,10 +82,11 @@ impl<B: RuleBackend> RuleConv2d<B> {
     /// - output: `[batch, channels_out, height_out, width_out]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let weight = self.weight.val();
-        let training = B::ad_enabled(&x.device());
-        if self.feedback.rule() == LearningRule::Bp || !training {
+        if !B::ad_enabled(&x.device()) {
             return conv2d(x, weight, None, self.options.clone());
         }
+        // BP goes through the same backward pass with B = W, which has faster kernels for
+        // pointwise convolutions than the general one.
         let feedback = self.feedback.tensor(&weight);
         let output = B::feedback_conv2d(
             x.into_primitive().tensor(),

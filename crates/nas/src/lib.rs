@@ -1,1 +1,21 @@
-//! placeholder
+//! Architecture search over the rule-augmented DARTS space.
+//!
+//! [`search`] runs first-order DARTS as the paper does: the training images are split in
+//! two halves; each step takes an Adam step on the architecture weights `α` with a batch
+//! of one half, then an SGD step (cosine learning rate, momentum, weight decay, global
+//! gradient-norm clipping) on the network weights with a batch of the other. Every setting
+//! lives in one [`SearchConfig`], saved with the run; all random draws follow its seed.
+
+mod clip;
+mod config;
+mod darts;
+mod error;
+mod report;
+mod run_dir;
+
+pub use clip::clip_global_norm;
+pub use config::{ArchOptim, SearchConfig, WeightOptim, cosine_lr};
+pub use darts::{SearchData, SearchOutcome, search};
+pub use error::{NasError, Result};
+pub use report::{EpochReport, SearchObserver, Silent, StepReport};
+pub use run_dir::RunDir;

@@ -26,6 +26,7 @@
 mod cell;
 mod count;
 mod edge;
+mod graph;
 pub mod genotype;
 pub mod layers;
 mod network;
@@ -35,6 +36,7 @@ mod operation;
 pub use cell::{Cell, CellSpec, MixedOp, Preprocess, SEARCH_EDGES, SearchCell};
 pub use count::FeedbackLen;
 pub use edge::{EdgeOp, EdgeSpec, Identity, Zero};
+pub use graph::join_parameter_graphs;
 pub use genotype::{CellGenotype, Genotype, GenotypeEdge, GenotypeError};
 pub use network::{Network, NetworkConfig, Stem, Supernet, SupernetConfig, derive_cell};
 pub use norm::{BatchNorm2d, BatchNorm2dConfig};

@@ -171,6 +171,7 @@ impl<B: RuleBackend> Supernet<B> {
     /// - images: `[batch, 3, height, width]`
     /// - output: `[batch, classes]`
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        crate::join_parameter_graphs(self);
         let normal = softmax(self.alpha_normal.val(), 1);
         let reduce = softmax(self.alpha_reduce.val(), 1);
         let s = self.stem.forward(images);
@@ -346,6 +347,7 @@ impl<B: RuleBackend> Network<B> {
     /// - images: `[batch, 3, height, width]`
     /// - output: `[batch, classes]`
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        crate::join_parameter_graphs(self);
         let s = self.stem.forward(images);
         let (mut s0, mut s1) = (s.clone(), s);
         for cell in &self.cells {

@@ -81,27 +81,32 @@ impl<B: Backend> BatchNorm2d<B> {
     /// Normalises with the running statistics, whatever the backend; the input gradient
     /// still flows.
     pub fn forward_eval(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [n, c, h, w] = x.dims();
         let device = x.device();
-        let c = x.dims()[1];
-        let mean = self.running_mean.value_sync().to_device(&device);
-        let var = self.running_var.value_sync().to_device(&device);
-        self.normalise(x, mean.reshape([1, c, 1, 1]), var.reshape([1, c, 1, 1]))
+        let mean = self.running_mean.value_sync().to_device(&device).reshape([1, c, 1]);
+        let var = self.running_var.value_sync().to_device(&device).reshape([1, c, 1]);
+        let inv_std = (var + self.epsilon).sqrt().recip();
+        let x = x.reshape([n, c, h * w]);
+        let y = (x - per_sample(mean, n)) * per_sample(inv_std, n);
+        self.affine(y).reshape([n, c, h, w])
     }
 
     /// Normalises with the batch statistics and updates the running ones.
     pub fn forward_train(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
-
-        let count = n * h * w;
-        let mean = x.clone().mean_dims(&[0, 2, 3]); // [1, channels, 1, 1]
-        let centred = x.clone() - mean.clone();
-        let var = centred.clone().square().mean_dims(&[0, 2, 3]);
-        self.update_running(mean.clone(), var.clone(), count, c);
-        let std = (var + self.epsilon).sqrt();
-        self.affine(centred / std)
+        // Work on [batch, channels, pixels]: reductions run along contiguous rows, and the
+        // per-channel statistics, repeated per sample, broadcast along rows only.
+        let x = x.reshape([n, c, h * w]);
+        let mean = x.clone().mean_dim(2).mean_dim(0); // [1, channels, 1]
+        let centred = x - per_sample(mean.clone(), n);
+        let var = centred.clone().square().mean_dim(2).mean_dim(0); // biased, [1, channels, 1]
+        self.update_running(mean, var.clone(), n * h * w, c);
+        let inv_std = (var + self.epsilon).sqrt().recip();
+        let y = centred * per_sample(inv_std, n);
+        self.affine(y).reshape([n, c, h, w])
     }
 
-    fn update_running(&self, mean: Tensor<B, 4>, var: Tensor<B, 4>, count: usize, c: usize) {
+    fn update_running(&self, mean: Tensor<B, 3>, var: Tensor<B, 3>, count: usize, c: usize) {
         let device = mean.device();
         let unbiased = count as f64 / (count.max(2) - 1) as f64;
         let m = self.momentum;
@@ -113,18 +118,23 @@ impl<B: Backend> BatchNorm2d<B> {
         self.running_var.update(old_var * (1.0 - m) + var * m);
     }
 
-    fn normalise(&self, x: Tensor<B, 4>, mean: Tensor<B, 4>, var: Tensor<B, 4>) -> Tensor<B, 4> {
-        let std = (var + self.epsilon).sqrt();
-        self.affine((x - mean) / std)
-    }
-
-    fn affine(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    /// `γ · y + β` on `[batch, channels, pixels]`.
+    fn affine(&self, y: Tensor<B, 3>) -> Tensor<B, 3> {
         match (&self.gamma, &self.beta) {
             (Some(gamma), Some(beta)) => {
-                let c = x.dims()[1];
-                x * gamma.val().reshape([1, c, 1, 1]) + beta.val().reshape([1, c, 1, 1])
+                let [n, c, _] = y.dims();
+                let gamma = per_sample(gamma.val().reshape([1, c, 1]), n);
+                let beta = per_sample(beta.val().reshape([1, c, 1]), n);
+                y * gamma + beta
             }
-            _ => x,
+            _ => y,
         }
     }
+}
+
+/// Repeats per-channel values `[1, channels, 1]` for every sample, `[batch, channels, 1]`,
+/// so broadcasting against `[batch, channels, pixels]` only spans the pixel axis (the
+/// fast path of CPU backends).
+fn per_sample<B: Backend>(values: Tensor<B, 3>, batch: usize) -> Tensor<B, 3> {
+    values.repeat_dim(0, batch)
 }

@@ -1,0 +1,64 @@
+//! Errors of a search.
+
+use std::path::PathBuf;
+
+/// Result of this crate.
+pub type Result<T> = std::result::Result<T, NasError>;
+
+/// What went wrong in a search.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NasError {
+    /// A setting is out of range.
+    #[error("invalid setting `{setting}`: {reason}")]
+    Config {
+        /// The setting's name.
+        setting: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The data could not be loaded.
+    #[error(transparent)]
+    Data(#[from] datasets::DataError),
+    /// The rule set gives no candidates.
+    #[error(transparent)]
+    Candidates(#[from] search_space::CandidateSetError),
+    /// A genotype could not be written.
+    #[error(transparent)]
+    Genotype(#[from] search_space::GenotypeError),
+    /// The loss stopped being a finite number.
+    #[error(
+        "the {phase} loss became {value} at epoch {epoch}, step {step}; try a lower learning \
+         rate (weights.lr or arch.lr), a smaller grad_clip, or another seed"
+    )]
+    Diverged {
+        /// `weight` or `architecture`.
+        phase: &'static str,
+        /// 0-based epoch.
+        epoch: usize,
+        /// 0-based step within the epoch.
+        step: usize,
+        /// The value (NaN or infinite).
+        value: f32,
+    },
+    /// A file of the run could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The output folder already holds a run.
+    #[error("{path} already holds a run (config.json exists); choose another output folder")]
+    OutputExists {
+        /// The folder.
+        path: PathBuf,
+    },
+}
+
+impl NasError {
+    pub(crate) fn config(setting: &'static str, reason: &str) -> Self {
+        Self::Config { setting, reason: reason.to_string() }
+    }
+}

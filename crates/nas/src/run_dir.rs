@@ -1,0 +1,61 @@
+//! The files a search writes: its settings, the genotype after every epoch and the metrics.
+
+use serde::Serialize;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::{NasError, Result};
+
+/// The output folder of one run.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates (or opens an empty) folder for a new run; refuses one that already holds a
+    /// run, so two runs never mix their files.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if path.join("config.json").exists() {
+            return Err(NasError::OutputExists { path });
+        }
+        fs::create_dir_all(&path).map_err(|source| NasError::Io { path: path.clone(), source })?;
+        Ok(Self { path })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `value` as pretty JSON to `name`, atomically (temporary file, then rename).
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let text = serde_json::to_string_pretty(value).map_err(|e| self.io_error(name, e))?;
+        self.write_atomic(name, text.as_bytes())
+    }
+
+    /// Writes `bytes` to `name` atomically.
+    pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let target = self.path.join(name);
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        let io = |source| NasError::Io { path: target.clone(), source };
+        let mut file = fs::File::create(&tmp).map_err(io)?;
+        file.write_all(bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        fs::rename(&tmp, &target).map_err(io)
+    }
+
+    /// Appends one line to `name`.
+    pub fn append_line(&self, name: &str, line: &str) -> Result<()> {
+        let target = self.path.join(name);
+        let io = |source| NasError::Io { path: target.clone(), source };
+        let mut file = OpenOptions::new().create(true).append(true).open(&target).map_err(io)?;
+        writeln!(file, "{line}").map_err(io)
+    }
+
+    fn io_error(&self, name: &str, e: serde_json::Error) -> NasError {
+        NasError::Io { path: self.path.join(name), source: std::io::Error::other(e) }
+    }
+}
