@@ -81,9 +81,12 @@ impl<B: Backend> Backward<B, 2> for FeedbackConv2dBackward {
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
 
         let pointwise = is_pointwise(&weight.shape(), &options);
+        let depthwise = is_depthwise(&weight.shape(), &options);
         if let Some(node) = node_x {
             let dx = if pointwise {
                 pointwise_x_backward::<B>(&x.shape(), feedback, grad.clone())
+            } else if depthwise && options.stride == [1, 1] {
+                depthwise_x_backward::<B>(feedback, grad.clone(), &options)
             } else {
                 B::conv2d_x_backward(x.clone(), feedback, grad.clone(), options.clone())
             };
@@ -92,6 +95,8 @@ impl<B: Backend> Backward<B, 2> for FeedbackConv2dBackward {
         if let Some(node) = node_weight {
             let dw = if pointwise {
                 pointwise_weight_backward::<B>(x, &weight.shape(), grad)
+            } else if depthwise {
+                depthwise_weight_backward::<B>(x, &weight.shape(), grad, &options)
             } else {
                 B::conv2d_weight_backward(x, weight, grad, options)
             };
@@ -111,19 +116,29 @@ fn is_pointwise(weight: &Shape, options: &ConvOptions<2>) -> bool {
 }
 
 /// `dx[n, i, p] = Σ_o B[o, i] · dy[n, o, p]`, as `Bᵀ · dy` per sample.
-fn pointwise_x_backward<B: Backend>(x: &Shape, feedback: FloatTensor<B>, grad: FloatTensor<B>)
--> FloatTensor<B> {
+fn pointwise_x_backward<B: Backend>(
+    x: &Shape,
+    feedback: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
     let [n, c_in, h, w] = x.dims::<4>();
     let c_out = grad.shape()[1];
-    let b_t = B::float_swap_dims(B::float_reshape(feedback, Shape::new([1, c_out, c_in])), 1, 2);
+    let b_t = B::float_swap_dims(
+        B::float_reshape(feedback, Shape::new([1, c_out, c_in])),
+        1,
+        2,
+    );
     let dy = B::float_reshape(grad, Shape::new([n, c_out, h * w]));
     let dx = B::float_matmul(b_t, dy); // [n, c_in, pixels]
     B::float_reshape(dx, Shape::new([n, c_in, h, w]))
 }
 
 /// `dW[o, i] = Σ_{n, p} dy[n, o, p] · x[n, i, p]`, as `Σ_n dy · xᵀ`.
-fn pointwise_weight_backward<B: Backend>(x: FloatTensor<B>, weight: &Shape, grad: FloatTensor<B>)
--> FloatTensor<B> {
+fn pointwise_weight_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: &Shape,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
     let shape = x.shape();
     let [n, c_in, h, w] = shape.dims::<4>();
     let pixels = h * w;
@@ -219,3 +234,49 @@ impl<F, I, BT> RuleBackend for burn::backend::Wgpu<F, I, BT> where Self: Backend
 
 #[cfg(feature = "cuda")]
 impl<F, I> RuleBackend for burn::backend::Cuda<F, I> where Self: Backend {}
+
+/// A depthwise convolution: one group per channel, one filter per group.
+fn is_depthwise(weight: &Shape, options: &ConvOptions<2>) -> bool {
+    weight[1] == 1 && options.groups == weight[0] && options.groups > 1
+}
+
+/// Input gradient of a stride-1 depthwise convolution: the depthwise convolution of `dy`
+/// with the kernel rotated by 180°, padded by `dilation · (k - 1) - padding`.
+fn depthwise_x_backward<B: Backend>(
+    feedback: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    options: &ConvOptions<2>,
+) -> FloatTensor<B> {
+    let [_, _, kh, kw] = feedback.shape().dims::<4>();
+    let k = [kh, kw];
+    let padding: [usize; 2] = core::array::from_fn(|i| {
+        (options.dilation[i] * (k[i] - 1)).saturating_sub(options.padding[i])
+    });
+    let rotated = B::float_flip(feedback, &[2, 3]);
+    let opts = ConvOptions::new([1, 1], padding, options.dilation, options.groups);
+    B::conv2d(grad, rotated, None, opts)
+}
+
+/// Weight gradient of a depthwise convolution, as one grouped convolution in which the
+/// batch plays the part of the input channels and `dy` the part of the kernel (stride and
+/// dilation swap roles): `dW[c, u, v] = Σ_{n, i, j} x_pad[n, c, u·d + i·s, v·d + j·s] ·
+/// dy[n, c, i, j]`.
+fn depthwise_weight_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: &Shape,
+    grad: FloatTensor<B>,
+    options: &ConvOptions<2>,
+) -> FloatTensor<B> {
+    let [n, c, h, w] = x.shape().dims::<4>();
+    let [_, _, ho, wo] = grad.shape().dims::<4>();
+    let [_, _, kh, kw] = weight.dims::<4>();
+    let x = B::float_reshape(B::float_swap_dims(x, 0, 1), Shape::new([1, c * n, h, w]));
+    let dy = B::float_reshape(B::float_swap_dims(grad, 0, 1), Shape::new([c, n, ho, wo]));
+    let opts = ConvOptions::new(options.dilation, options.padding, options.stride, c);
+    let full = B::conv2d(x, dy, None, opts); // [1, c, >= kh, >= kw]
+    let dw = B::float_slice(
+        full,
+        &[(0..1).into(), (0..c).into(), (0..kh).into(), (0..kw).into()],
+    );
+    B::float_reshape(dw, Shape::new([c, 1, kh, kw]))
+}

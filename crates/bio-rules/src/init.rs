@@ -104,6 +104,6 @@ mod tests {
     #[test]
     fn usf_scale_of_a_two_by_two_linear() {
         // s = sqrt(2 / (2 + 2)) = 0.70710678.
-        assert!((Fans::linear(2, 2).usf_scale() - 0.707_106_78).abs() < 1e-8);
+        assert!((Fans::linear(2, 2).usf_scale() - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-12);
     }
 }

@@ -2,8 +2,8 @@
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{ElementConversion, Tensor};
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Tensor};
 
 /// Scales every gradient of `module` found in `grads` by `max_norm / total_norm` when the
 /// total L2 norm over all of them exceeds `max_norm`. Returns the norm before clipping.

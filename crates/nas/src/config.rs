@@ -68,13 +68,24 @@ pub struct ArchOptim {
 
 impl Default for WeightOptim {
     fn default() -> Self {
-        Self { lr: 0.025, lr_min: 0.001, momentum: 0.9, weight_decay: 3e-4, grad_clip: 5.0 }
+        Self {
+            lr: 0.025,
+            lr_min: 0.001,
+            momentum: 0.9,
+            weight_decay: 3e-4,
+            grad_clip: 5.0,
+        }
     }
 }
 
 impl Default for ArchOptim {
     fn default() -> Self {
-        Self { lr: 3e-4, beta1: 0.5, beta2: 0.999, weight_decay: 1e-3 }
+        Self {
+            lr: 3e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            weight_decay: 1e-3,
+        }
     }
 }
 
@@ -103,10 +114,17 @@ impl SearchConfig {
         }
     }
 
-    /// A small search that finishes in minutes on two CPU cores: 4 channels, 5 cells,
-    /// 4 epochs, batch 32.
+    /// A small search that finishes in minutes on two CPU cores: 4 channels, 3 cells
+    /// (one normal, two reduction), 2 epochs, batch 32, 800 training images.
     pub fn quick() -> Self {
-        Self { epochs: 4, batch_size: 32, channels: 4, layers: 5, ..Self::paper() }
+        Self {
+            epochs: 2,
+            batch_size: 32,
+            channels: 4,
+            layers: 3,
+            train_subset: Some(800),
+            ..Self::paper()
+        }
     }
 
     /// Checks that every size and rate makes sense.
@@ -123,16 +141,25 @@ impl SearchConfig {
             }
         }
         if self.layers < 3 {
-            return Err(NasError::config("layers", "must be at least 3 (two reduction cells)"));
+            return Err(NasError::config(
+                "layers",
+                "must be at least 3 (two reduction cells)",
+            ));
         }
         if self.rules.is_empty() {
             return Err(NasError::config("rules", "must name at least one rule"));
         }
         if !(self.train_fraction > 0.0 && self.train_fraction < 1.0) {
-            return Err(NasError::config("train_fraction", "must lie strictly between 0 and 1"));
+            return Err(NasError::config(
+                "train_fraction",
+                "must lie strictly between 0 and 1",
+            ));
         }
         if self.train_subset == Some(0) || self.train_subset == Some(1) {
-            return Err(NasError::config("train_subset", "must be at least 2 images"));
+            return Err(NasError::config(
+                "train_subset",
+                "must be at least 2 images",
+            ));
         }
         self.weights.validate()?;
         self.arch.validate()
@@ -144,7 +171,11 @@ fn check_rate(name: &'static str, value: f64, allow_zero: bool) -> Result<(), Na
     if ok {
         Ok(())
     } else {
-        let what = if allow_zero { "must be finite and not negative" } else { "must be positive" };
+        let what = if allow_zero {
+            "must be finite and not negative"
+        } else {
+            "must be positive"
+        };
         Err(NasError::config(name, what))
     }
 }
@@ -197,11 +228,25 @@ mod tests {
         let json = serde_json::to_string(&config).expect("serialize");
         let back: SearchConfig = serde_json::from_str(&json).expect("parse");
         assert_eq!(back, config);
-        assert!(SearchConfig { batch_size: 0, ..config.clone() }.validate().is_err());
+        assert!(
+            SearchConfig {
+                batch_size: 0,
+                ..config.clone()
+            }
+            .validate()
+            .is_err()
+        );
         let mut bad = config.clone();
         bad.weights.lr = f64::NAN;
         assert!(bad.validate().is_err());
-        assert!(SearchConfig { rules: vec![], ..config.clone() }.validate().is_err());
+        assert!(
+            SearchConfig {
+                rules: vec![],
+                ..config.clone()
+            }
+            .validate()
+            .is_err()
+        );
         assert!(serde_json::from_str::<SearchConfig>("{\"epochs\": -1}").is_err());
         assert!(serde_json::from_str::<SearchConfig>("{\"epoch\": 3}").is_err());
         config.validate().expect("quick preset is valid");

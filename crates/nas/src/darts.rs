@@ -40,10 +40,19 @@ impl SearchData {
         };
         let (first, second) = split_in_two(data.len(), config.train_fraction, config.seed);
         if first.is_empty() || second.is_empty() {
-            let reason = format!("{} images cannot be split in two non-empty halves", data.len());
-            return Err(NasError::Config { setting: "train_subset", reason });
+            let reason = format!(
+                "{} images cannot be split in two non-empty halves",
+                data.len()
+            );
+            return Err(NasError::Config {
+                setting: "train_subset",
+                reason,
+            });
         }
-        Ok(Self { weights: data.select(&first)?, arch: data.select(&second)? })
+        Ok(Self {
+            weights: data.select(&first)?,
+            arch: data.select(&second)?,
+        })
     }
 }
 
@@ -76,7 +85,10 @@ where
     config.validate()?;
     if let Some(run) = run {
         run.write_json("config.json", config)?;
-        run.write_atomic("metrics.csv", format!("{}\n", EpochReport::CSV_HEADER).as_bytes())?;
+        run.write_atomic(
+            "metrics.csv",
+            format!("{}\n", EpochReport::CSV_HEADER).as_bytes(),
+        )?;
     }
     B::seed(device, config.seed);
     let mut state = SearchState::<B>::new(config, device)?;
@@ -96,7 +108,11 @@ where
         reports.push(report);
     }
     let genotype = state.model.genotype();
-    Ok(SearchOutcome { genotype, reports, supernet: state.model })
+    Ok(SearchOutcome {
+        genotype,
+        reports,
+        supernet: state.model,
+    })
 }
 
 fn record_epoch(run: &RunDir, report: &EpochReport, genotype: &Genotype) -> Result<()> {
@@ -150,7 +166,11 @@ where
             .with_weight_decay(Some(WeightDecayConfig::new(a.weight_decay as f32)))
             .init::<B, Supernet<B>>();
         let w = &config.weights;
-        let momentum = MomentumConfig { momentum: w.momentum, dampening: 0.0, nesterov: false };
+        let momentum = MomentumConfig {
+            momentum: w.momentum,
+            dampening: 0.0,
+            nesterov: false,
+        };
         let weight_opt = SgdConfig::new()
             .with_momentum(Some(momentum))
             .with_weight_decay(Some(WeightDecayConfig::new(w.weight_decay as f32)))
@@ -161,7 +181,10 @@ where
             device: device.clone(),
             model,
             rng: StdRng::seed_from_u64(config.seed),
-            train_batcher: CifarBatcher { normalization: Normalization::CIFAR10, augmentation },
+            train_batcher: CifarBatcher {
+                normalization: Normalization::CIFAR10,
+                augmentation,
+            },
             eval_batcher: CifarBatcher::eval(),
             loss: CrossEntropyLossConfig::new().init(device),
             arch_opt,
@@ -169,8 +192,12 @@ where
         })
     }
 
-    fn epoch(&mut self, epoch: usize, data: &SearchData, observer: &mut dyn SearchObserver)
-    -> Result<EpochReport> {
+    fn epoch(
+        &mut self,
+        epoch: usize,
+        data: &SearchData,
+        observer: &mut dyn SearchObserver,
+    ) -> Result<EpochReport> {
         let start = Instant::now();
         let c = &self.config;
         let lr = cosine_lr(c.weights.lr, c.weights.lr_min, epoch, c.epochs);
@@ -188,18 +215,40 @@ where
             let (train_loss, correct) =
                 self.weight_step(&pick(&data.weights, chunk), lr, epoch, step)?;
             totals.add(train_loss, correct, arch_loss, chunk.len());
-            let report = StepReport { epoch, step, steps, train_loss, arch_loss };
+            let report = StepReport {
+                epoch,
+                step,
+                steps,
+                train_loss,
+                arch_loss,
+            };
             observer.step_done(&report);
         }
         let train_seconds = start.elapsed().as_secs_f64();
         observer.evaluating(epoch);
         let (valid_loss, valid_acc) = self.evaluate(&data.arch);
-        Ok(self.report(epoch, lr, &totals, valid_loss, valid_acc, train_seconds, start))
+        Ok(self.report(
+            epoch,
+            lr,
+            &totals,
+            valid_loss,
+            valid_acc,
+            train_seconds,
+            start,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn report(&self, epoch: usize, lr: f64, t: &Totals, valid_loss: f64, valid_acc: f64,
-        train_seconds: f64, start: Instant) -> EpochReport {
+    fn report(
+        &self,
+        epoch: usize,
+        lr: f64,
+        t: &Totals,
+        valid_loss: f64,
+        valid_acc: f64,
+        train_seconds: f64,
+        start: Instant,
+    ) -> EpochReport {
         let [normal, reduce] = self.model.alpha_weights();
         let (max_abs, entropy) = alpha_stats(&self.model, &normal, &reduce);
         let steps = t.steps.max(1) as f64;
@@ -220,7 +269,9 @@ where
     }
 
     fn arch_step(&mut self, items: &[&CifarItem], epoch: usize, step: usize) -> Result<f32> {
-        let batch = self.train_batcher.batch_with_rng::<B>(items, &mut self.rng, &self.device);
+        let batch = self
+            .train_batcher
+            .batch_with_rng::<B>(items, &mut self.rng, &self.device);
         let logits = self.model.forward(batch.images);
         let loss = self.loss.forward(logits, batch.targets);
         let value = finite(scalar(&loss), "architecture", epoch, step)?;
@@ -232,9 +283,16 @@ where
         Ok(value)
     }
 
-    fn weight_step(&mut self, items: &[&CifarItem], lr: f64, epoch: usize, step: usize)
-    -> Result<(f32, usize)> {
-        let batch = self.train_batcher.batch_with_rng::<B>(items, &mut self.rng, &self.device);
+    fn weight_step(
+        &mut self,
+        items: &[&CifarItem],
+        lr: f64,
+        epoch: usize,
+        step: usize,
+    ) -> Result<(f32, usize)> {
+        let batch = self
+            .train_batcher
+            .batch_with_rng::<B>(items, &mut self.rng, &self.device);
         let logits = self.model.forward(batch.images);
         let correct = count_correct(&logits, &batch.targets);
         let loss = self.loss.forward(logits, batch.targets);
@@ -259,7 +317,8 @@ where
         let (mut loss, mut correct) = (0.0, 0);
         for chunk in items.chunks(self.config.batch_size * 2) {
             let batch =
-                self.eval_batcher.batch_with_rng::<B::InnerBackend>(chunk, &mut rng, &self.device);
+                self.eval_batcher
+                    .batch_with_rng::<B::InnerBackend>(chunk, &mut rng, &self.device);
             let logits = model.forward(batch.images);
             correct += count_correct(&logits, &batch.targets);
             let batch_loss = loss_fn.forward(logits, batch.targets);
@@ -297,7 +356,12 @@ fn finite(value: f32, phase: &'static str, epoch: usize, step: usize) -> Result<
     if value.is_finite() {
         Ok(value)
     } else {
-        Err(NasError::Diverged { phase, epoch, step, value })
+        Err(NasError::Diverged {
+            phase,
+            epoch,
+            step,
+            value,
+        })
     }
 }
 
@@ -308,8 +372,11 @@ fn count_correct<B: Backend>(logits: &Tensor<B, 2>, targets: &Tensor<B, 1, Int>)
     hits.elem::<i64>() as usize
 }
 
-fn alpha_stats<B: Backend>(model: &Supernet<B>, normal: &[Vec<f32>], reduce: &[Vec<f32>])
--> (f64, f64) {
+fn alpha_stats<B: Backend>(
+    model: &Supernet<B>,
+    normal: &[Vec<f32>],
+    reduce: &[Vec<f32>],
+) -> (f64, f64) {
     let max_abs = [model.alpha_normal.val(), model.alpha_reduce.val()]
         .into_iter()
         .map(|a| a.abs().max().into_scalar().elem::<f32>() as f64)
@@ -317,7 +384,12 @@ fn alpha_stats<B: Backend>(model: &Supernet<B>, normal: &[Vec<f32>], reduce: &[V
     let rows: Vec<&Vec<f32>> = normal.iter().chain(reduce).collect();
     let entropy: f64 = rows
         .iter()
-        .map(|row| row.iter().filter(|&&p| p > 0.0).map(|&p| -(p as f64) * (p as f64).ln()).sum::<f64>())
+        .map(|row| {
+            row.iter()
+                .filter(|&&p| p > 0.0)
+                .map(|&p| -(p as f64) * (p as f64).ln())
+                .sum::<f64>()
+        })
         .sum();
     (max_abs, entropy / rows.len().max(1) as f64)
 }

@@ -59,6 +59,9 @@ pub enum NasError {
 
 impl NasError {
     pub(crate) fn config(setting: &'static str, reason: &str) -> Self {
-        Self::Config { setting, reason: reason.to_string() }
+        Self::Config {
+            setting,
+            reason: reason.to_string(),
+        }
     }
 }

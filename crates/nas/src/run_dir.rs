@@ -21,7 +21,10 @@ impl RunDir {
         if path.join("config.json").exists() {
             return Err(NasError::OutputExists { path });
         }
-        fs::create_dir_all(&path).map_err(|source| NasError::Io { path: path.clone(), source })?;
+        fs::create_dir_all(&path).map_err(|source| NasError::Io {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Self { path })
     }
 
@@ -40,7 +43,10 @@ impl RunDir {
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let target = self.path.join(name);
         let tmp = self.path.join(format!(".{name}.tmp"));
-        let io = |source| NasError::Io { path: target.clone(), source };
+        let io = |source| NasError::Io {
+            path: target.clone(),
+            source,
+        };
         let mut file = fs::File::create(&tmp).map_err(io)?;
         file.write_all(bytes).map_err(io)?;
         file.sync_all().map_err(io)?;
@@ -50,12 +56,22 @@ impl RunDir {
     /// Appends one line to `name`.
     pub fn append_line(&self, name: &str, line: &str) -> Result<()> {
         let target = self.path.join(name);
-        let io = |source| NasError::Io { path: target.clone(), source };
-        let mut file = OpenOptions::new().create(true).append(true).open(&target).map_err(io)?;
+        let io = |source| NasError::Io {
+            path: target.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&target)
+            .map_err(io)?;
         writeln!(file, "{line}").map_err(io)
     }
 
     fn io_error(&self, name: &str, e: serde_json::Error) -> NasError {
-        NasError::Io { path: self.path.join(name), source: std::io::Error::other(e) }
+        NasError::Io {
+            path: self.path.join(name),
+            source: std::io::Error::other(e),
+        }
     }
 }

@@ -95,7 +95,7 @@ impl<B: RuleBackend> MixedOp<B> {
             if op.is_zero() {
                 continue;
             }
-            let w = weights.clone().slice([k..k + 1]).reshape([1, 1, 1, 1]);
+            let w = weights.clone().narrow(0, k, 1).reshape([1, 1, 1, 1]);
             let term = op.forward(x.clone()) * w;
             sum = Some(match sum {
                 Some(s) => s + term,

@@ -237,6 +237,21 @@ impl Genotype {
         serde_json::to_string_pretty(self).expect("a genotype always serializes")
     }
 
+    /// The same cells with every weighted operation on `rule` (a single-rule baseline).
+    pub fn with_rule(mut self, rule: LearningRule) -> Self {
+        for edge in self
+            .normal
+            .edges
+            .iter_mut()
+            .chain(self.reduce.edges.iter_mut())
+        {
+            if edge.op.is_conv() {
+                edge.rule = Some(rule);
+            }
+        }
+        self
+    }
+
     /// Reads and validates a genotype file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, GenotypeError> {
         let path = path.as_ref();

@@ -33,7 +33,7 @@ impl<B: Backend> ModuleVisitor<B> for Collect<B> {
         let value = param.val();
         if value.is_require_grad() {
             // One element suffices to join the graph.
-            let flat = value.reshape([-1]).slice([0..1]);
+            let flat = value.reshape([-1]).narrow(0, 0, 1);
             self.flat.push(flat);
         }
     }

@@ -83,8 +83,16 @@ impl<B: Backend> BatchNorm2d<B> {
     pub fn forward_eval(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [n, c, h, w] = x.dims();
         let device = x.device();
-        let mean = self.running_mean.value_sync().to_device(&device).reshape([1, c, 1]);
-        let var = self.running_var.value_sync().to_device(&device).reshape([1, c, 1]);
+        let mean = self
+            .running_mean
+            .value_sync()
+            .to_device(&device)
+            .reshape([1, c, 1]);
+        let var = self
+            .running_var
+            .value_sync()
+            .to_device(&device)
+            .reshape([1, c, 1]);
         let inv_std = (var + self.epsilon).sqrt().recip();
         let x = x.reshape([n, c, h * w]);
         let y = (x - per_sample(mean, n)) * per_sample(inv_std, n);

@@ -1,0 +1,28 @@
+//! A tiny search on the repository's CIFAR-10 sample.
+
+use datasets::{Cifar10, Split};
+use nas::{SearchConfig, SearchData};
+use std::path::PathBuf;
+
+/// The sample shipped with the repository.
+pub fn sample() -> Cifar10 {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/cifar10-mini");
+    Cifar10::load(dir, Split::Train).expect("the repository sample loads")
+}
+
+/// Two channels, three cells, 48 images in batches of 12: seconds per epoch.
+pub fn tiny_config() -> SearchConfig {
+    SearchConfig {
+        epochs: 1,
+        batch_size: 12,
+        channels: 2,
+        layers: 3,
+        train_subset: Some(48),
+        ..SearchConfig::paper()
+    }
+}
+
+/// The tiny configuration's data.
+pub fn tiny_data(config: &SearchConfig) -> SearchData {
+    SearchData::split(&sample(), config).expect("split")
+}

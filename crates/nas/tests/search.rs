@@ -1,0 +1,92 @@
+//! The search loop: what each step updates, the run folder, divergence, clipping.
+
+mod common;
+
+use bio_rules::LearningRule;
+use burn::backend::{Autodiff, Flex};
+use burn::module::{Module, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+use nas::{NasError, RunDir, Silent, clip_global_norm, search};
+
+type Ad = Autodiff<Flex>;
+
+#[test]
+fn a_search_writes_its_run_folder() {
+    let config = common::tiny_config();
+    let data = common::tiny_data(&config);
+    assert_eq!((data.weights.len(), data.arch.len()), (24, 24));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = RunDir::create(dir.path().join("run")).expect("run dir");
+    let outcome = search::<Ad>(&config, &data, &Default::default(), Some(&run), &mut Silent)
+        .expect("search");
+    assert_eq!(outcome.reports.len(), 1);
+    let report = &outcome.reports[0];
+    assert!(report.train_loss.is_finite() && report.valid_loss.is_finite());
+    assert!((0.0..=1.0).contains(&report.valid_acc));
+    // α moved away from its 1e-3 initialisation.
+    assert!(report.alpha_max_abs > 1e-3, "max |α| {}", report.alpha_max_abs);
+    let saved = search_space::Genotype::load(run.path().join("genotype.json")).expect("genotype");
+    assert_eq!(saved, outcome.genotype);
+    let config_text = std::fs::read_to_string(run.path().join("config.json")).expect("config");
+    let back: nas::SearchConfig = serde_json::from_str(&config_text).expect("config parses");
+    assert_eq!(back, config);
+    let csv = std::fs::read_to_string(run.path().join("metrics.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 2, "header and one epoch");
+    // A second run may not reuse the folder.
+    let again = RunDir::create(run.path());
+    assert!(matches!(again, Err(NasError::OutputExists { .. })));
+}
+
+#[test]
+fn a_diverging_loss_stops_with_a_clear_error() {
+    let mut config = common::tiny_config();
+    config.weights.lr = 1e30;
+    config.weights.grad_clip = 1e30;
+    config.rules = vec![LearningRule::Usf];
+    let data = common::tiny_data(&config);
+    let err = search::<Ad>(&config, &data, &Default::default(), None, &mut Silent)
+        .expect_err("a learning rate of 1e30 diverges");
+    assert!(matches!(err, NasError::Diverged { epoch: 0, .. }), "{err}");
+    assert!(err.to_string().contains("try a lower learning rate"), "{err}");
+}
+
+#[test]
+fn invalid_settings_are_refused_before_any_work() {
+    let mut config = common::tiny_config();
+    config.batch_size = 0;
+    let data = common::tiny_data(&common::tiny_config());
+    let err = search::<Ad>(&config, &data, &Default::default(), None, &mut Silent)
+        .expect_err("batch size 0");
+    assert!(err.to_string().contains("batch_size"), "{err}");
+}
+
+#[derive(Module, Debug)]
+struct Two<B: burn::tensor::backend::Backend> {
+    a: Param<Tensor<B, 1>>,
+    b: Param<Tensor<B, 2>>,
+}
+
+/// Gradients (3, 4) and ((0, 12)) have global norm 13; clipped to 6.5 they halve.
+#[test]
+fn clipping_scales_by_the_global_norm() {
+    let device = Default::default();
+    let model = Two::<Ad> {
+        a: Param::from_tensor(Tensor::from_floats([1.0, 1.0], &device)),
+        b: Param::from_tensor(Tensor::from_floats([[1.0, 1.0]], &device)),
+    };
+    let loss = (model.a.val() * Tensor::from_floats([3.0, 4.0], &device)).sum()
+        + (model.b.val() * Tensor::from_floats([[0.0, 12.0]], &device)).sum();
+    let mut grads = GradientsParams::from_grads::<Ad, _>(loss.backward(), &model);
+    let norm = clip_global_norm::<Ad, _>(&model, &mut grads, 6.5);
+    assert!((norm - 13.0).abs() < 1e-5);
+    let a = grads.get::<Flex, 1>(model.a.id).expect("a").into_data().to_vec::<f32>();
+    let b = grads.get::<Flex, 2>(model.b.id).expect("b").into_data().to_vec::<f32>();
+    let (a, b) = (a.expect("floats"), b.expect("floats"));
+    for (got, want) in a.iter().chain(&b).zip([1.5, 2.0, 0.0, 6.0]) {
+        assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+    }
+    // Below the limit nothing changes.
+    let norm = clip_global_norm::<Ad, _>(&model, &mut grads, 100.0);
+    assert!((norm - 6.5).abs() < 1e-4);
+}
