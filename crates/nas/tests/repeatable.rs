@@ -16,10 +16,19 @@ fn one_seed_one_result() {
         let outcome =
             search::<B>(config, &data, &Default::default(), None, &mut Silent).expect("search");
         let r = &outcome.reports[0];
-        (r.train_loss, r.arch_loss, r.valid_loss, r.alpha_max_abs, outcome.genotype)
+        (
+            r.train_loss,
+            r.arch_loss,
+            r.valid_loss,
+            r.alpha_max_abs,
+            outcome.genotype,
+        )
     };
     let first = run(&config);
     assert_eq!(first, run(&config));
-    let other = nas::SearchConfig { seed: config.seed + 1, ..config.clone() };
+    let other = nas::SearchConfig {
+        seed: config.seed + 1,
+        ..config.clone()
+    };
     assert_ne!(first, run(&other));
 }

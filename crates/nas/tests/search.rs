@@ -18,14 +18,18 @@ fn a_search_writes_its_run_folder() {
     assert_eq!((data.weights.len(), data.arch.len()), (24, 24));
     let dir = tempfile::tempdir().expect("temp dir");
     let run = RunDir::create(dir.path().join("run")).expect("run dir");
-    let outcome = search::<Ad>(&config, &data, &Default::default(), Some(&run), &mut Silent)
-        .expect("search");
+    let outcome =
+        search::<Ad>(&config, &data, &Default::default(), Some(&run), &mut Silent).expect("search");
     assert_eq!(outcome.reports.len(), 1);
     let report = &outcome.reports[0];
     assert!(report.train_loss.is_finite() && report.valid_loss.is_finite());
     assert!((0.0..=1.0).contains(&report.valid_acc));
     // α moved away from its 1e-3 initialisation.
-    assert!(report.alpha_max_abs > 1e-3, "max |α| {}", report.alpha_max_abs);
+    assert!(
+        report.alpha_max_abs > 1e-3,
+        "max |α| {}",
+        report.alpha_max_abs
+    );
     let saved = search_space::Genotype::load(run.path().join("genotype.json")).expect("genotype");
     assert_eq!(saved, outcome.genotype);
     let config_text = std::fs::read_to_string(run.path().join("config.json")).expect("config");
@@ -48,7 +52,10 @@ fn a_diverging_loss_stops_with_a_clear_error() {
     let err = search::<Ad>(&config, &data, &Default::default(), None, &mut Silent)
         .expect_err("a learning rate of 1e30 diverges");
     assert!(matches!(err, NasError::Diverged { epoch: 0, .. }), "{err}");
-    assert!(err.to_string().contains("try a lower learning rate"), "{err}");
+    assert!(
+        err.to_string().contains("try a lower learning rate"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -80,8 +87,16 @@ fn clipping_scales_by_the_global_norm() {
     let mut grads = GradientsParams::from_grads::<Ad, _>(loss.backward(), &model);
     let norm = clip_global_norm::<Ad, _>(&model, &mut grads, 6.5);
     assert!((norm - 13.0).abs() < 1e-5);
-    let a = grads.get::<Flex, 1>(model.a.id).expect("a").into_data().to_vec::<f32>();
-    let b = grads.get::<Flex, 2>(model.b.id).expect("b").into_data().to_vec::<f32>();
+    let a = grads
+        .get::<Flex, 1>(model.a.id)
+        .expect("a")
+        .into_data()
+        .to_vec::<f32>();
+    let b = grads
+        .get::<Flex, 2>(model.b.id)
+        .expect("b")
+        .into_data()
+        .to_vec::<f32>();
     let (a, b) = (a.expect("floats"), b.expect("floats"));
     for (got, want) in a.iter().chain(&b).zip([1.5, 2.0, 0.0, 6.0]) {
         assert!((got - want).abs() < 1e-4, "{got} vs {want}");

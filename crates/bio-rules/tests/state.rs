@@ -1,0 +1,103 @@
+//! Stored feedback survives optimiser steps and a save/load round trip; brSF on a
+//! convolution redraws magnitudes but keeps the weight's signs.
+
+use bio_rules::{Fans, LearningRule, RuleConv2d, RuleConv2dConfig};
+use burn::backend::{Autodiff, Flex};
+use burn::module::Module;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+
+type B = Autodiff<Flex>;
+
+fn values<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
+    t.into_data().to_vec::<f32>().expect("float data")
+}
+
+fn layer(rule: LearningRule) -> RuleConv2d<B> {
+    RuleConv2dConfig::new([3, 4], [3, 3])
+        .with_padding([1, 1])
+        .with_rule(rule)
+        .init(&Default::default())
+}
+
+#[test]
+fn optimiser_steps_train_the_weight_but_not_the_feedback() {
+    for rule in [LearningRule::Fa, LearningRule::Frsf] {
+        let mut conv = layer(rule);
+        let before_b = values(conv.feedback.fixed().expect("stored"));
+        let before_w = values(conv.weight.val());
+        let mut optim = SgdConfig::new().init::<B, RuleConv2d<B>>();
+        for _ in 0..3 {
+            let x =
+                Tensor::<B, 4>::random([2, 3, 5, 5], Distribution::Default, &Default::default());
+            let grads = GradientsParams::from_grads(conv.forward(x).sum().backward(), &conv);
+            conv = optim.step(0.1, conv, grads);
+        }
+        assert_eq!(
+            values(conv.feedback.fixed().expect("stored")),
+            before_b,
+            "{rule}"
+        );
+        assert_ne!(
+            values(conv.weight.val()),
+            before_w,
+            "{rule} weight must learn"
+        );
+    }
+}
+
+#[test]
+fn stored_feedback_round_trips_through_a_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    for rule in [LearningRule::Fa, LearningRule::Frsf] {
+        let saved = layer(rule);
+        let path = dir.path().join(format!("{rule}"));
+        saved
+            .clone()
+            .save_file(path.clone(), &recorder)
+            .expect("save");
+        let loaded = layer(rule)
+            .load_file(path, &recorder, &Default::default())
+            .expect("load");
+        let stored = |c: &RuleConv2d<B>| values(c.feedback.fixed().expect("stored"));
+        assert_eq!(stored(&loaded), stored(&saved));
+        assert_eq!(values(loaded.weight.val()), values(saved.weight.val()));
+        // The same input and upstream gradient give the same input gradient.
+        let x = Tensor::<B, 4>::random([1, 3, 4, 4], Distribution::Default, &Default::default());
+        let dx = |c: &RuleConv2d<B>| {
+            let x = x.clone().require_grad();
+            let g = c.forward(x.clone()).sum().backward();
+            values(x.grad(&g).expect("dx"))
+        };
+        assert_eq!(dx(&loaded), dx(&saved));
+    }
+}
+
+/// A pointwise convolution with one output channel and `dy = 1`: `dx[:, i] = B[0, i]`,
+/// which for brSF is `|M[0, i]| · sign(W[0, i])`.
+#[test]
+fn conv_brsf_keeps_signs_and_redraws_magnitudes() {
+    let device = Default::default();
+    let conv = RuleConv2dConfig::new([6, 1], [1, 1])
+        .with_rule(LearningRule::Brsf)
+        .init::<B>(&device);
+    let w = values(conv.weight.val());
+    let bound = Fans::conv([1, 6, 1, 1]).xavier_bound() as f32;
+    let draw = |seed: u64| {
+        B::seed(&device, seed);
+        let x = Tensor::<B, 4>::ones([1, 6, 1, 1], &device).require_grad();
+        let g = conv.forward(x.clone()).sum().backward();
+        values(x.grad(&g).expect("dx"))
+    };
+    let (first, second) = (draw(1), draw(2));
+    assert_ne!(first, second);
+    for dx in [&first, &second] {
+        for (d, w) in dx.iter().zip(&w) {
+            assert_eq!(d.signum(), w.signum());
+            assert!(d.abs() <= bound + 1e-6);
+        }
+    }
+}
