@@ -7,7 +7,7 @@
 //! ```
 
 use anyhow::{Context, Result};
-use bionas::backend::{Autodiff, Cpu};
+use bionas::backend::{Autodiff, Selected};
 use bionas::bio_rules::LearningRule;
 use bionas::datasets::{Cifar10, Split};
 use bionas::nas::StepReport;
@@ -134,7 +134,7 @@ impl SearchObserver for Progress {
     }
 
     fn evaluating(&mut self, _epoch: usize) {
-        self.bar.set_message("evaluating the held-out half");
+        self.bar.set_message("evaluating the validation (α) half");
     }
 
     fn epoch_done(&mut self, r: &EpochReport) {
@@ -187,7 +187,8 @@ fn main() -> Result<()> {
         terminal: std::io::stderr().is_terminal(),
         started: Instant::now(),
     };
-    let outcome = nas::search::<Autodiff<Cpu>>(&config, &data, &device, Some(&run), &mut progress)?;
+    let outcome =
+        nas::search::<Autodiff<Selected>>(&config, &data, &device, Some(&run), &mut progress)?;
     println!("\nfinal genotype:\n{}", outcome.genotype);
     println!("saved {}", run.path().join("genotype.json").display());
     Ok(())

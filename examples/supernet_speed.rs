@@ -10,7 +10,7 @@
 //! passes after one warm-up pass.
 
 use anyhow::{Context, Result};
-use bionas::backend::{Autodiff, Cpu};
+use bionas::backend::{Autodiff, Selected};
 use bionas::bio_rules::LearningRule;
 use bionas::search_space::genotype::known;
 use bionas::search_space::{NetworkConfig, SupernetConfig};
@@ -21,7 +21,7 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-type B = Autodiff<Cpu>;
+type B = Autodiff<Selected>;
 
 /// Supernet and network timing.
 #[derive(Parser, Debug)]

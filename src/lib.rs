@@ -28,6 +28,29 @@ pub mod backend {
     #[cfg(all(feature = "ndarray", not(feature = "flex")))]
     pub type Cpu = burn::backend::NdArray;
 
+    /// The backend the examples use: `flex` when enabled, else `ndarray`, else `wgpu`,
+    /// else `cuda`.
+    #[cfg(feature = "flex")]
+    pub type Selected = burn::backend::Flex;
+
+    /// The backend the examples use: `flex` when enabled, else `ndarray`, else `wgpu`,
+    /// else `cuda`.
+    #[cfg(all(feature = "ndarray", not(feature = "flex")))]
+    pub type Selected = burn::backend::NdArray;
+
+    /// The backend the examples use: `flex` when enabled, else `ndarray`, else `wgpu`,
+    /// else `cuda`.
+    #[cfg(all(feature = "wgpu", not(any(feature = "flex", feature = "ndarray"))))]
+    pub type Selected = burn::backend::Wgpu;
+
+    /// The backend the examples use: `flex` when enabled, else `ndarray`, else `wgpu`,
+    /// else `cuda`.
+    #[cfg(all(
+        feature = "cuda",
+        not(any(feature = "flex", feature = "ndarray", feature = "wgpu"))
+    ))]
+    pub type Selected = burn::backend::Cuda;
+
     /// Burn's `ndarray` backend.
     #[cfg(feature = "ndarray")]
     pub type NdArray = burn::backend::NdArray;
@@ -40,3 +63,8 @@ pub mod backend {
     #[cfg(feature = "cuda")]
     pub type Cuda = burn::backend::Cuda;
 }
+
+/// The README's Rust examples, compiled by `cargo test` as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

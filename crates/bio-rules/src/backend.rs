@@ -227,13 +227,16 @@ impl<B: Backend, C: CheckpointStrategy> RuleBackend for Autodiff<B, C> {
 impl<E, I> RuleBackend for burn::backend::Flex<E, I> where Self: Backend {}
 
 #[cfg(feature = "ndarray")]
-impl<E, I, Q> RuleBackend for burn::backend::NdArray<E, I, Q> where Self: Backend {}
+impl RuleBackend for burn::backend::NdArray<f32> {}
+
+#[cfg(feature = "ndarray")]
+impl RuleBackend for burn::backend::NdArray<f64> {}
 
 #[cfg(feature = "wgpu")]
-impl<F, I, BT> RuleBackend for burn::backend::Wgpu<F, I, BT> where Self: Backend {}
+impl RuleBackend for burn::backend::Wgpu {}
 
 #[cfg(feature = "cuda")]
-impl<F, I> RuleBackend for burn::backend::Cuda<F, I> where Self: Backend {}
+impl RuleBackend for burn::backend::Cuda {}
 
 /// A depthwise convolution: one group per channel, one filter per group.
 fn is_depthwise(weight: &Shape, options: &ConvOptions<2>) -> bool {

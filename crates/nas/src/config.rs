@@ -146,8 +146,11 @@ impl SearchConfig {
                 "must be at least 3 (two reduction cells)",
             ));
         }
-        if self.rules.is_empty() {
-            return Err(NasError::config("rules", "must name at least one rule"));
+        if let Err(e) = search_space::CandidateSet::new(&self.rules) {
+            return Err(NasError::Config {
+                setting: "rules",
+                reason: e.to_string(),
+            });
         }
         if !(self.train_fraction > 0.0 && self.train_fraction < 1.0) {
             return Err(NasError::config(

@@ -27,7 +27,7 @@ use crate::{NasError, Result, RunDir, SearchConfig};
 pub struct SearchData {
     /// Images for the weight steps.
     pub weights: Cifar10,
-    /// Images for the architecture steps, also used for the held-out evaluation.
+    /// Images for the architecture steps, also evaluated after each epoch (DARTS' validation).
     pub arch: Cifar10,
 }
 
@@ -36,7 +36,14 @@ impl SearchData {
     pub fn split(train: &Cifar10, config: &SearchConfig) -> Result<Self> {
         let data = match config.train_subset {
             Some(n) if n < train.len() => train.subset(n, config.seed),
-            _ => train.clone(),
+            Some(n) => {
+                log::warn!(
+                    "train_subset {n} exceeds the {} images available; using all",
+                    train.len()
+                );
+                train.clone()
+            }
+            None => train.clone(),
         };
         let (first, second) = split_in_two(data.len(), config.train_fraction, config.seed);
         if first.is_empty() || second.is_empty() {

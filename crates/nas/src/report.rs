@@ -15,9 +15,9 @@ pub struct EpochReport {
     pub train_acc: f64,
     /// Mean loss of the architecture steps.
     pub arch_loss: f64,
-    /// Loss on the held-out half, evaluated without augmentation after the epoch.
+    /// Loss on the validation half (the α half, as in DARTS), evaluated without augmentation after the epoch.
     pub valid_loss: f64,
-    /// Accuracy on the held-out half, in [0, 1].
+    /// Accuracy on the validation half, in [0, 1].
     pub valid_acc: f64,
     /// Largest |α| over both matrices.
     pub alpha_max_abs: f64,
@@ -52,7 +52,7 @@ pub trait SearchObserver {
     fn epoch_started(&mut self, _epoch: usize, _steps: usize) {}
     /// A step (architecture then weights) finished.
     fn step_done(&mut self, _step: &StepReport) {}
-    /// The held-out evaluation of an epoch begins.
+    /// The validation pass of an epoch begins.
     fn evaluating(&mut self, _epoch: usize) {}
     /// An epoch finished.
     fn epoch_done(&mut self, _report: &EpochReport) {}
