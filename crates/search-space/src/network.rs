@@ -174,18 +174,11 @@ impl<B: RuleBackend> Supernet<B> {
         crate::join_parameter_graphs(self);
         let normal = softmax(self.alpha_normal.val(), 1);
         let reduce = softmax(self.alpha_reduce.val(), 1);
-        let s = self.stem.forward(images);
-        let (mut s0, mut s1) = (s.clone(), s);
-        for cell in &self.cells {
-            let weights = if cell.reduction {
-                reduce.clone()
-            } else {
-                normal.clone()
-            };
-            let out = cell.forward(s0, s1.clone(), weights);
-            (s0, s1) = (s1, out);
-        }
-        self.classifier.forward(global_average_pool(s1))
+        let out = chain_cells(self.stem.forward(images), &self.cells, |cell, s0, s1| {
+            let weights = if cell.reduction { &reduce } else { &normal };
+            cell.forward(s0, s1, weights.clone())
+        });
+        self.classifier.forward(global_average_pool(out))
     }
 }
 
@@ -261,6 +254,21 @@ pub fn derive_cell(weights: &[f32], candidates: &CandidateSet) -> CellGenotype {
         edges,
         concat: (2..2 + STEPS).collect(),
     }
+}
+
+/// Runs the cells in order, each reading the outputs of the two before it (the stem's
+/// output stands for both at the start); returns the last output.
+fn chain_cells<B: Backend, C>(
+    stem: Tensor<B, 4>,
+    cells: &[C],
+    mut apply: impl FnMut(&C, Tensor<B, 4>, Tensor<B, 4>) -> Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let (mut s0, mut s1) = (stem.clone(), stem);
+    for cell in cells {
+        let out = apply(cell, s0, s1.clone());
+        (s0, s1) = (s1, out);
+    }
+    s1
 }
 
 /// `[batch, channels, h, w]` to `[batch, channels]`.
@@ -348,12 +356,9 @@ impl<B: RuleBackend> Network<B> {
     /// - output: `[batch, classes]`
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         crate::join_parameter_graphs(self);
-        let s = self.stem.forward(images);
-        let (mut s0, mut s1) = (s.clone(), s);
-        for cell in &self.cells {
-            let out = cell.forward(s0, s1.clone());
-            (s0, s1) = (s1, out);
-        }
-        self.classifier.forward(global_average_pool(s1))
+        let out = chain_cells(self.stem.forward(images), &self.cells, |cell, s0, s1| {
+            cell.forward(s0, s1)
+        });
+        self.classifier.forward(global_average_pool(out))
     }
 }
