@@ -36,8 +36,8 @@
 //! [`RuleBackend`] extends Burn's `Backend` with a convolution and a matrix product that take
 //! a feedback tensor. On a backend without autodiff they are the plain forward operations;
 //! on [`burn::backend::Autodiff`] over any backend they register a custom backward step,
-//! so the rules cost no extra forward work. [`reference`](mod@reference) holds the same operations written
-//! in plain tensor operations, which the tests compare against.
+//! so the rules cost no extra forward work. [`reference`](mod@reference) holds the same
+//! operations written in plain tensor operations, which the tests compare against.
 //!
 //! ```
 //! use bio_rules::{LearningRule, Fans};

@@ -15,7 +15,8 @@ pub struct EpochReport {
     pub train_acc: f64,
     /// Mean loss of the architecture steps.
     pub arch_loss: f64,
-    /// Loss on the validation half (the α half, as in DARTS), evaluated without augmentation after the epoch.
+    /// Loss on the validation half (the α half, as in DARTS), evaluated without
+    /// augmentation after the epoch.
     pub valid_loss: f64,
     /// Accuracy on the validation half, in [0, 1].
     pub valid_acc: f64,
