@@ -34,16 +34,20 @@ pub struct SearchData {
 impl SearchData {
     /// Takes the configured subset of `train` and splits it by `train_fraction`.
     pub fn split(train: &Cifar10, config: &SearchConfig) -> Result<Self> {
+        let subset;
         let data = match config.train_subset {
-            Some(n) if n < train.len() => train.subset(n, config.seed),
+            Some(n) if n < train.len() => {
+                subset = train.subset(n, config.seed);
+                &subset
+            }
             Some(n) => {
                 log::warn!(
                     "train_subset {n} exceeds the {} images available; using all",
                     train.len()
                 );
-                train.clone()
+                train
             }
-            None => train.clone(),
+            None => train,
         };
         let (first, second) = split_in_two(data.len(), config.train_fraction, config.seed);
         if first.is_empty() || second.is_empty() {
@@ -100,8 +104,9 @@ where
     B::seed(device, config.seed);
     let mut state = SearchState::<B>::new(config, device)?;
     let mut reports = Vec::with_capacity(config.epochs);
+    let mut genotype = None;
     for epoch in 0..config.epochs {
-        let report = state.epoch(epoch, data, observer)?;
+        let (report, derived) = state.epoch(epoch, data, observer)?;
         log::info!(
             "epoch {epoch}: train acc {:.3}, valid acc {:.3}, {:.1}s",
             report.train_acc,
@@ -109,12 +114,13 @@ where
             report.seconds
         );
         if let Some(run) = run {
-            record_epoch(run, &report, &state.model.genotype())?;
+            record_epoch(run, &report, &derived)?;
         }
         observer.epoch_done(&report);
         reports.push(report);
+        genotype = Some(derived);
     }
-    let genotype = state.model.genotype();
+    let genotype = genotype.unwrap_or_else(|| state.model.genotype());
     Ok(SearchOutcome {
         genotype,
         reports,
@@ -204,7 +210,7 @@ where
         epoch: usize,
         data: &SearchData,
         observer: &mut dyn SearchObserver,
-    ) -> Result<EpochReport> {
+    ) -> Result<(EpochReport, Genotype)> {
         let start = Instant::now();
         let c = &self.config;
         let lr = cosine_lr(c.weights.lr, c.weights.lr_min, epoch, c.epochs);
@@ -234,15 +240,17 @@ where
         let train_seconds = start.elapsed().as_secs_f64();
         observer.evaluating(epoch);
         let (valid_loss, valid_acc) = self.evaluate(&data.arch);
-        Ok(self.report(
+        let genotype = self.model.genotype();
+        let report = self.report(
             epoch,
             lr,
             &totals,
-            valid_loss,
-            valid_acc,
+            (valid_loss, valid_acc),
+            &genotype,
             train_seconds,
             start,
-        ))
+        );
+        Ok((report, genotype))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -251,8 +259,8 @@ where
         epoch: usize,
         lr: f64,
         t: &Totals,
-        valid_loss: f64,
-        valid_acc: f64,
+        (valid_loss, valid_acc): (f64, f64),
+        genotype: &Genotype,
         train_seconds: f64,
         start: Instant,
     ) -> EpochReport {
@@ -271,17 +279,31 @@ where
             alpha_entropy: entropy,
             seconds: start.elapsed().as_secs_f64(),
             images_per_second: (2 * t.images) as f64 / train_seconds.max(1e-9),
-            genotype: self.model.genotype().to_string(),
+            genotype: genotype.to_string(),
         }
     }
 
-    fn arch_step(&mut self, items: &[&CifarItem], epoch: usize, step: usize) -> Result<f32> {
+    /// Forward pass on an augmented batch: the loss, its value (checked finite) and the
+    /// number of correct predictions.
+    fn forward_loss(
+        &mut self,
+        items: &[&CifarItem],
+        phase: &'static str,
+        epoch: usize,
+        step: usize,
+    ) -> Result<(Tensor<B, 1>, f32, usize)> {
         let batch = self
             .train_batcher
             .batch_with_rng::<B>(items, &mut self.rng, &self.device);
         let logits = self.model.forward(batch.images);
+        let correct = count_correct(&logits, &batch.targets);
         let loss = self.loss.forward(logits, batch.targets);
-        let value = finite(scalar(&loss), "architecture", epoch, step)?;
+        let value = finite(scalar(&loss), phase, epoch, step)?;
+        Ok((loss, value, correct))
+    }
+
+    fn arch_step(&mut self, items: &[&CifarItem], epoch: usize, step: usize) -> Result<f32> {
+        let (loss, value, _) = self.forward_loss(items, "architecture", epoch, step)?;
         let mut grads = loss.backward();
         let ids = self.model.alpha_ids();
         let grads = GradientsParams::from_params(&mut grads, &self.model, &ids);
@@ -297,13 +319,7 @@ where
         epoch: usize,
         step: usize,
     ) -> Result<(f32, usize)> {
-        let batch = self
-            .train_batcher
-            .batch_with_rng::<B>(items, &mut self.rng, &self.device);
-        let logits = self.model.forward(batch.images);
-        let correct = count_correct(&logits, &batch.targets);
-        let loss = self.loss.forward(logits, batch.targets);
-        let value = finite(scalar(&loss), "weight", epoch, step)?;
+        let (loss, value, correct) = self.forward_loss(items, "weight", epoch, step)?;
         let grads = loss.backward();
         let mut grads = GradientsParams::from_grads(grads, &self.model);
         for id in self.model.alpha_ids() {

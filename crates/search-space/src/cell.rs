@@ -77,6 +77,13 @@ impl<B: RuleBackend> Preprocess<B> {
             Self::Reduce(op) => op.forward(x),
         }
     }
+
+    /// The preprocessing of a cell's older and newer inputs.
+    fn pair(spec: &CellSpec, device: &B::Device) -> (Self, Self) {
+        let pre0 = Self::new(spec.c_prev_prev, spec, spec.reduction_prev, device);
+        let pre1 = Self::new(spec.c_prev, spec, false, device);
+        (pre0, pre1)
+    }
 }
 
 /// A softmax-weighted sum of every candidate on one edge.
@@ -124,8 +131,7 @@ pub struct SearchCell<B: Backend> {
 impl<B: RuleBackend> SearchCell<B> {
     /// Creates the cell with every candidate of `candidates` on every edge.
     pub fn new(spec: CellSpec, candidates: &CandidateSet, device: &B::Device) -> Self {
-        let pre0 = Preprocess::new(spec.c_prev_prev, &spec, spec.reduction_prev, device);
-        let pre1 = Preprocess::new(spec.c_prev, &spec, false, device);
+        let (pre0, pre1) = Preprocess::pair(&spec, device);
         let mut edges = Vec::with_capacity(SEARCH_EDGES);
         for node in 0..STEPS {
             for input in 0..node + 2 {
@@ -199,8 +205,7 @@ pub struct Cell<B: Backend> {
 impl<B: RuleBackend> Cell<B> {
     /// Builds the cell of `genotype` (already validated).
     pub fn new(spec: CellSpec, genotype: &CellGenotype, device: &B::Device) -> Self {
-        let pre0 = Preprocess::new(spec.c_prev_prev, &spec, spec.reduction_prev, device);
-        let pre1 = Preprocess::new(spec.c_prev, &spec, false, device);
+        let (pre0, pre1) = Preprocess::pair(&spec, device);
         let ops = genotype
             .edges
             .iter()
