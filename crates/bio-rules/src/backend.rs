@@ -5,8 +5,10 @@
 //! forward pass, which is all a backend without autodiff needs. The implementation for
 //! [`Autodiff`] registers a backward step that computes
 //!
-//! - the weight gradient exactly as back-propagation does (from the saved input), and
-//! - the input gradient with the feedback tensor in place of the weight.
+//! - the weight gradient exactly as back-propagation does (from the saved input), or the
+//!   Hebbian update, and
+//! - the input gradient with the feedback tensor in place of the weight, DFA's projected
+//!   output error, or nothing.
 //!
 //! No extra forward work is done: the feedback is only read during the backward pass.
 
@@ -16,57 +18,171 @@ use burn::backend::autodiff::{
     grads::Gradients,
     ops::{Backward, Ops, OpsKind},
 };
+use burn::module::ParamId;
 use burn::tensor::Shape;
 use burn::tensor::backend::{Backend, TensorMetadata};
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 
-/// A backend that can run layers whose backward pass uses a feedback tensor.
+use crate::{LearningRule, RuleHub, direct, hebbian};
+
+/// What the backward pass of a rule layer sends to the layer's input.
+#[derive(Clone, Debug)]
+pub enum InputGrad<T> {
+    /// The output gradient through a tensor of the weight's shape: `δx = δ · Bᵀ` (linear)
+    /// or the transposed convolution of `δ` with `B` (BP: `B = W`).
+    Feedback(T),
+    /// DFA: the network's output error `e` through a fixed projection `P`, in place of the
+    /// output gradient: `δx = e · P` (linear, `P: [classes, d_input]`), or `e` broadcast over
+    /// the output pixels and convolved back with `P: [classes, c_in, kh, kw]` (one group).
+    Direct {
+        /// The projection `P`.
+        projection: T,
+        /// Where the output error is read.
+        hub: RuleHub,
+    },
+    /// Nothing: the input gets a zero gradient (a Hebbian layer).
+    Zero,
+}
+
+/// What the backward pass gives the layer's weight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightGrad {
+    /// Back-propagation's weight gradient, from the gradient that reached the output.
+    Gradient,
+    /// Minus the Hebbian update `ΔW` (see [`hebbian`](crate::hebbian)), so that an
+    /// optimiser step `W ← W - lr · g` applies `W + lr · ΔW`.
+    Hebbian,
+}
+
+/// The backward rule of one layer: what its input and its weight receive.
+#[derive(Clone, Debug)]
+pub struct RuleGrad<T> {
+    /// What the input receives.
+    pub input: InputGrad<T>,
+    /// What the weight receives.
+    pub weight: WeightGrad,
+    /// Clamp the input gradient to `[-1, 1]` (biotorch's `gradient_clip` option).
+    pub clamp_input: bool,
+    /// Where to record the input gradient while an alignment probe records.
+    pub probe: Option<Probe>,
+}
+
+/// Identifies a layer to the alignment probe of its hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The hub whose probe records.
+    pub hub: RuleHub,
+    /// The id of the layer's weight.
+    pub key: ParamId,
+    /// The layer's rule.
+    pub rule: LearningRule,
+}
+
+impl<T> RuleGrad<T> {
+    /// Back-propagation's gradients with `feedback` in place of the weight for the input.
+    pub fn feedback(feedback: T) -> Self {
+        Self {
+            input: InputGrad::Feedback(feedback),
+            weight: WeightGrad::Gradient,
+            clamp_input: false,
+            probe: None,
+        }
+    }
+
+    /// The same rule over other tensors (for example the inner backend's).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> RuleGrad<U> {
+        let input = match self.input {
+            InputGrad::Feedback(t) => InputGrad::Feedback(f(t)),
+            InputGrad::Direct { projection, hub } => InputGrad::Direct {
+                projection: f(projection),
+                hub,
+            },
+            InputGrad::Zero => InputGrad::Zero,
+        };
+        RuleGrad {
+            input,
+            weight: self.weight,
+            clamp_input: self.clamp_input,
+            probe: self.probe,
+        }
+    }
+}
+
+/// A backend that can run layers whose backward pass follows a learning rule.
 ///
-/// Every backend this crate ships implements it (the default methods suffice without
-/// autodiff); [`Autodiff`] over any backend implements it with the custom backward pass.
+/// Every backend this crate ships implements it (the default methods, plain forward
+/// passes, suffice without autodiff); [`Autodiff`] over any backend implements it with
+/// custom backward steps.
 pub trait RuleBackend: Backend {
+    /// 2-D convolution without bias whose backward pass follows `rule`.
+    ///
+    /// Forward: `conv2d(x, weight)`, whatever the rule.
+    ///
+    /// # Shapes
+    /// - x: `[batch, channels_in, height, width]`
+    /// - weight: `[channels_out, channels_in / groups, kernel_h, kernel_w]`
+    fn rule_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        rule: RuleGrad<FloatTensor<Self>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let _ = rule;
+        Self::conv2d(x, weight, None, options)
+    }
+
+    /// Matrix product `x · weight` whose backward pass follows `rule`.
+    ///
+    /// # Shapes
+    /// - x: `[batch, d_input]`
+    /// - weight: `[d_input, d_output]`
+    fn rule_matmul(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        rule: RuleGrad<FloatTensor<Self>>,
+    ) -> FloatTensor<Self> {
+        let _ = rule;
+        Self::float_matmul(x, weight)
+    }
+
+    /// The identity, whose backward step stores the gradient in `hub` for DFA layers.
+    fn error_tap(logits: FloatTensor<Self>, hub: RuleHub) -> FloatTensor<Self> {
+        let _ = hub;
+        logits
+    }
+
     /// 2-D convolution without bias whose input gradient flows through `feedback`.
     ///
     /// Forward: `conv2d(x, weight)`. Backward: the weight gradient is back-propagation's;
     /// the input gradient is the transposed convolution of the output gradient with
     /// `feedback` (same shape as `weight`, same stride, padding, dilation and groups).
-    ///
-    /// # Shapes
-    /// - x: `[batch, channels_in, height, width]`
-    /// - weight, feedback: `[channels_out, channels_in / groups, kernel_h, kernel_w]`
     fn feedback_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         feedback: FloatTensor<Self>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        let _ = feedback;
-        Self::conv2d(x, weight, None, options)
+        Self::rule_conv2d(x, weight, RuleGrad::feedback(feedback), options)
     }
 
     /// Matrix product `x · weight` whose input gradient flows through `feedback`:
     /// `dx = dy · feedbackᵀ`, `dweight = xᵀ · dy`.
-    ///
-    /// # Shapes
-    /// - x: `[batch, d_input]`
-    /// - weight, feedback: `[d_input, d_output]`
     fn feedback_matmul(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         feedback: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let _ = feedback;
-        Self::float_matmul(x, weight)
+        Self::rule_matmul(x, weight, RuleGrad::feedback(feedback))
     }
 }
 
 #[derive(Debug)]
-struct FeedbackConv2dBackward;
+struct RuleConv2dBackward;
 
-impl<B: Backend> Backward<B, 2> for FeedbackConv2dBackward {
+impl<B: Backend> Backward<B, 2> for RuleConv2dBackward {
     // The input is checkpointed (the weight gradient needs it), the weight too (its shape
-    // drives the weight gradient); the feedback is held directly since it has no node.
-    type State = (NodeId, NodeId, FloatTensor<B>, ConvOptions<2>);
+    // drives the weight gradient); feedback tensors are held directly (they have no node).
+    type State = (NodeId, NodeId, RuleGrad<FloatTensor<B>>, ConvOptions<2>);
 
     fn backward(
         self,
@@ -76,32 +192,81 @@ impl<B: Backend> Backward<B, 2> for FeedbackConv2dBackward {
     ) {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, weight_state, feedback, options) = ops.state;
+        let (x_state, weight_state, rule, options) = ops.state;
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
 
-        let pointwise = is_pointwise(&weight.shape(), &options);
-        let depthwise = is_depthwise(&weight.shape(), &options);
         if let Some(node) = node_x {
-            let dx = if pointwise {
-                pointwise_x_backward::<B>(&x.shape(), feedback, grad.clone())
-            } else if depthwise && options.stride == [1, 1] {
-                depthwise_x_backward::<B>(feedback, grad.clone(), &options)
-            } else {
-                B::conv2d_x_backward(x.clone(), feedback, grad.clone(), options.clone())
+            let dx = match rule.input.clone() {
+                InputGrad::Feedback(b) => conv_x_backward::<B>(&x, b, grad.clone(), &options),
+                InputGrad::Direct { projection, hub } => {
+                    direct::conv_input::<B>(&x, projection, hub.error::<B>(), &grad, &options)
+                }
+                InputGrad::Zero => zeros_like::<B>(&x),
             };
-            grads.register::<B>(node.id, dx);
+            grads.register::<B>(node.id, finish_input::<B>(dx, &rule));
         }
         if let Some(node) = node_weight {
-            let dw = if pointwise {
-                pointwise_weight_backward::<B>(x, &weight.shape(), grad)
-            } else if depthwise {
-                depthwise_weight_backward::<B>(x, &weight.shape(), grad, &options)
-            } else {
-                B::conv2d_weight_backward(x, weight, grad, options)
+            let dw = match rule.weight {
+                WeightGrad::Gradient => conv_weight_backward::<B>(x, weight, grad, &options),
+                WeightGrad::Hebbian => hebbian::conv_gradient::<B>(x, weight, &options),
             };
             grads.register::<B>(node.id, dw);
         }
+    }
+}
+
+/// Clamps the input gradient if asked, and records it for a probe that is recording.
+fn finish_input<B: Backend>(dx: FloatTensor<B>, rule: &RuleGrad<FloatTensor<B>>) -> FloatTensor<B> {
+    let dx = if rule.clamp_input {
+        B::float_clamp(dx, (-1.0f32).into(), 1.0f32.into())
+    } else {
+        dx
+    };
+    if let Some(probe) = rule.probe {
+        let recorded = dx.clone();
+        probe.hub.record(probe.key, probe.rule, |r| {
+            r.input_grad = Some(Box::new(recorded));
+        });
+    }
+    dx
+}
+
+fn zeros_like<B: Backend>(x: &FloatTensor<B>) -> FloatTensor<B> {
+    B::float_zeros(x.shape(), &B::float_device(x), x.dtype().into())
+}
+
+/// The input gradient through a weight-shaped feedback tensor, with the fast paths.
+fn conv_x_backward<B: Backend>(
+    x: &FloatTensor<B>,
+    feedback: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    options: &ConvOptions<2>,
+) -> FloatTensor<B> {
+    let shape = feedback.shape();
+    if is_pointwise(&shape, options) {
+        pointwise_x_backward::<B>(&x.shape(), feedback, grad)
+    } else if is_depthwise(&shape, options) && options.stride == [1, 1] {
+        depthwise_x_backward::<B>(feedback, grad, options)
+    } else {
+        B::conv2d_x_backward(x.clone(), feedback, grad, options.clone())
+    }
+}
+
+/// Back-propagation's weight gradient, with the fast paths.
+fn conv_weight_backward<B: Backend>(
+    x: FloatTensor<B>,
+    weight: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    options: &ConvOptions<2>,
+) -> FloatTensor<B> {
+    let shape = weight.shape();
+    if is_pointwise(&shape, options) {
+        pointwise_weight_backward::<B>(x, &shape, grad)
+    } else if is_depthwise(&shape, options) {
+        depthwise_weight_backward::<B>(x, &shape, grad, options)
+    } else {
+        B::conv2d_weight_backward(x, weight, grad, options.clone())
     }
 }
 
@@ -151,11 +316,11 @@ fn pointwise_weight_backward<B: Backend>(
 }
 
 #[derive(Debug)]
-struct FeedbackMatmulBackward;
+struct RuleMatmulBackward;
 
-impl<B: Backend> Backward<B, 2> for FeedbackMatmulBackward {
-    // The input is checkpointed for the weight gradient; the feedback is held directly.
-    type State = (NodeId, FloatTensor<B>);
+impl<B: Backend> Backward<B, 2> for RuleMatmulBackward {
+    // The input and the weight are checkpointed; feedback tensors are held directly.
+    type State = (NodeId, NodeId, RuleGrad<FloatTensor<B>>);
 
     fn backward(
         self,
@@ -165,28 +330,59 @@ impl<B: Backend> Backward<B, 2> for FeedbackMatmulBackward {
     ) {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, feedback) = ops.state;
+        let (x_state, weight_state, rule) = ops.state;
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+        let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
 
         if let Some(node) = node_x {
-            let dx = B::float_matmul(grad.clone(), B::float_transpose(feedback));
-            grads.register::<B>(node.id, dx);
+            let dx = match rule.input.clone() {
+                InputGrad::Feedback(b) => B::float_matmul(grad.clone(), B::float_transpose(b)),
+                InputGrad::Direct { projection, hub } => {
+                    direct::linear_input::<B>(projection, hub.error::<B>(), &grad)
+                }
+                InputGrad::Zero => zeros_like::<B>(&x),
+            };
+            grads.register::<B>(node.id, finish_input::<B>(dx, &rule));
         }
         if let Some(node) = node_weight {
-            let dw = B::float_matmul(B::float_transpose(x), grad);
+            let dw = match rule.weight {
+                WeightGrad::Gradient => B::float_matmul(B::float_transpose(x), grad),
+                WeightGrad::Hebbian => hebbian::linear_gradient::<B>(x, weight),
+            };
             grads.register::<B>(node.id, dw);
         }
     }
 }
 
+#[derive(Debug)]
+struct ErrorTapBackward;
+
+impl<B: Backend> Backward<B, 1> for ErrorTapBackward {
+    type State = RuleHub;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [parent] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        ops.state.store_error::<B>(grad.clone());
+        if let Some(node) = parent {
+            grads.register::<B>(node.id, grad);
+        }
+    }
+}
+
 impl<B: Backend, C: CheckpointStrategy> RuleBackend for Autodiff<B, C> {
-    fn feedback_conv2d(
+    fn rule_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        feedback: FloatTensor<Self>,
+        rule: RuleGrad<FloatTensor<Self>>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        let prep = FeedbackConv2dBackward
+        let prep = RuleConv2dBackward
             .prepare::<C>([x.node.clone(), weight.node.clone()])
             .compute_bound()
             .stateful();
@@ -195,7 +391,8 @@ impl<B: Backend, C: CheckpointStrategy> RuleBackend for Autodiff<B, C> {
                 let x_state = prep.checkpoint(&x);
                 let weight_state = prep.checkpoint(&weight);
                 let output = B::conv2d(x.primitive, weight.primitive, None, options.clone());
-                prep.finish((x_state, weight_state, feedback.primitive, options), output)
+                let rule = rule.map(|t| t.primitive);
+                prep.finish((x_state, weight_state, rule, options), output)
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::conv2d(x.primitive, weight.primitive, None, options))
@@ -203,22 +400,34 @@ impl<B: Backend, C: CheckpointStrategy> RuleBackend for Autodiff<B, C> {
         }
     }
 
-    fn feedback_matmul(
+    fn rule_matmul(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
-        feedback: FloatTensor<Self>,
+        rule: RuleGrad<FloatTensor<Self>>,
     ) -> FloatTensor<Self> {
-        let prep = FeedbackMatmulBackward
+        let prep = RuleMatmulBackward
             .prepare::<C>([x.node.clone(), weight.node.clone()])
             .compute_bound()
             .stateful();
         match prep {
             OpsKind::Tracked(mut prep) => {
                 let x_state = prep.checkpoint(&x);
+                let weight_state = prep.checkpoint(&weight);
                 let output = B::float_matmul(x.primitive, weight.primitive);
-                prep.finish((x_state, feedback.primitive), output)
+                prep.finish((x_state, weight_state, rule.map(|t| t.primitive)), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::float_matmul(x.primitive, weight.primitive)),
+        }
+    }
+
+    fn error_tap(logits: FloatTensor<Self>, hub: RuleHub) -> FloatTensor<Self> {
+        let prep = ErrorTapBackward
+            .prepare::<C>([logits.node.clone()])
+            .compute_bound()
+            .stateful();
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(hub, logits.primitive),
+            OpsKind::UnTracked(prep) => prep.finish(logits.primitive),
         }
     }
 }

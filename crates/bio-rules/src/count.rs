@@ -16,8 +16,8 @@ pub struct ParamCounts {
 impl ParamCounts {
     /// Counts the float parameters of `module`, putting those inside a
     /// [`Feedback`](crate::Feedback) apart. Running statistics (fields named `running_*`,
-    /// such as a batch norm's) are buffers, not parameters, and are not counted, as in
-    /// PyTorch.
+    /// such as a batch norm's) and a constrained layer's `initial_norm` are buffers, not
+    /// parameters, and are not counted, as in PyTorch.
     pub fn of<B: Backend, M: Module<B>>(module: &M) -> Self {
         let mut visitor = CountVisitor {
             counts: Self::default(),
@@ -37,6 +37,13 @@ struct CountVisitor {
 
 const BUFFER_PREFIX: &str = "running_";
 
+/// A constrained layer's initial weight norm: a fixed value, not a parameter.
+const INITIAL_NORM: &str = "initial_norm";
+
+fn is_buffer(name: &str) -> bool {
+    name.starts_with(BUFFER_PREFIX) || name == INITIAL_NORM
+}
+
 const FEEDBACK_CONTAINER: &str = "Struct:Feedback";
 
 impl<B: Backend> ModuleVisitor<B> for CountVisitor {
@@ -44,7 +51,7 @@ impl<B: Backend> ModuleVisitor<B> for CountVisitor {
         if container_type == FEEDBACK_CONTAINER {
             self.feedback_depth += 1;
         }
-        if name.starts_with(BUFFER_PREFIX) {
+        if is_buffer(name) {
             self.buffer_depth += 1;
         }
     }
@@ -53,7 +60,7 @@ impl<B: Backend> ModuleVisitor<B> for CountVisitor {
         if container_type == FEEDBACK_CONTAINER {
             self.feedback_depth = self.feedback_depth.saturating_sub(1);
         }
-        if name.starts_with(BUFFER_PREFIX) {
+        if is_buffer(name) {
             self.buffer_depth = self.buffer_depth.saturating_sub(1);
         }
     }

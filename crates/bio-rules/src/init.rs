@@ -65,13 +65,22 @@ pub enum Init {
     /// `a = sqrt(6 / (fan_in + fan_out))` (the default, as in biotorch).
     #[default]
     XavierUniform,
-    /// `a = sqrt(6 / fan_in)`.
+    /// `a = sqrt(6 / fan_in)` (He initialisation for ReLU networks).
     KaimingUniform,
-    /// `a = 1 / sqrt(fan_in)`, PyTorch's default for `nn.Conv2d` and `nn.Linear`.
+    /// `a = 1 / sqrt(fan_in)`, PyTorch's default for `nn.Conv2d` and `nn.Linear`
+    /// (`kaiming_uniform_` with `a = sqrt(5)`); this is what biotorch's `"kaiming"` option
+    /// draws.
     TorchDefault,
 }
 
 impl Init {
+    /// The uSF scale for the given fans: the standard deviation `a / sqrt(3)` of the
+    /// initial distribution, as biotorch takes it (Xavier: `sqrt(2 / (fan_in + fan_out))`;
+    /// biotorch's "kaiming", which is [`Init::TorchDefault`]: `1 / sqrt(3 · fan_in)`).
+    pub fn usf_scale(self, fans: Fans) -> f64 {
+        self.bound(fans) / 3f64.sqrt()
+    }
+
     /// The bound `a` for the given fans.
     pub fn bound(self, fans: Fans) -> f64 {
         match self {

@@ -47,19 +47,25 @@
 //! assert!((fans.usf_scale() - (2.0f64 / 81.0).sqrt()).abs() < 1e-12);
 //! ```
 
+pub mod alignment;
 mod backend;
 mod conv;
 mod count;
+mod direct;
 mod feedback;
+pub mod hebbian;
+mod hub;
 mod init;
 mod linear;
 pub mod reference;
 mod rule;
 
-pub use backend::RuleBackend;
+pub use alignment::{AlignmentProbe, BufferSnapshot, LayerAlignment, PassRecord};
+pub use backend::{InputGrad, Probe, RuleBackend, RuleGrad, WeightGrad};
 pub use conv::{RuleConv2d, RuleConv2dConfig};
 pub use count::ParamCounts;
 pub use feedback::Feedback;
+pub use hub::RuleHub;
 pub use init::{Fans, Init};
 pub use linear::{RuleLinear, RuleLinearConfig};
 pub use rule::{LearningRule, UnknownRule};

@@ -5,7 +5,9 @@ use burn::module::{Module, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor, TensorPrimitive};
 
-use crate::{Fans, Feedback, Init, LearningRule, RuleBackend};
+use crate::conv::initial_norm;
+use crate::feedback::constrain;
+use crate::{Fans, Feedback, Init, LearningRule, RuleBackend, RuleHub};
 
 /// Configuration of a [`RuleLinear`].
 #[derive(Config, Debug)]
@@ -26,9 +28,15 @@ pub struct RuleLinearConfig {
     /// How feedback magnitudes are drawn (default Xavier-uniform).
     #[config(default = "Init::XavierUniform")]
     pub feedback_init: Init,
+    /// Rescale `W` to its initial norm before each forward (default off, as in biotorch).
+    #[config(default = false)]
+    pub constrain_weights: bool,
+    /// Clamp the input gradient to `[-1, 1]` (default off, as in biotorch).
+    #[config(default = false)]
+    pub clamp_input_grad: bool,
 }
 
-/// A linear layer `y = x · W + b` whose input gradient follows a [`LearningRule`].
+/// A linear layer `y = x · W + b` whose backward pass follows a [`LearningRule`].
 ///
 /// The weight is stored as `[d_input, d_output]`, as Burn's `Linear` stores it (the
 /// transpose of PyTorch's layout).
@@ -40,11 +48,44 @@ pub struct RuleLinear<B: Backend> {
     pub bias: Option<Param<Tensor<B, 1>>>,
     /// The feedback state.
     pub feedback: Feedback<B, 2>,
+    /// The initial norm of the weight, kept when weights are constrained to it.
+    pub initial_norm: Option<Param<Tensor<B, 1>>>,
+    /// Whether the input gradient is clamped to `[-1, 1]`.
+    #[module(skip)]
+    pub clamp_input_grad: bool,
 }
 
 impl RuleLinearConfig {
     /// Creates the layer, drawing its weight and feedback from the backend's generator.
+    ///
+    /// # Panics
+    /// When the rule is DFA, which needs the network's hub: use
+    /// [`init_with_hub`](Self::init_with_hub).
     pub fn init<B: Backend>(&self, device: &B::Device) -> RuleLinear<B> {
+        let shape = [self.d_input, self.d_output];
+        let fans = Fans::linear(self.d_input, self.d_output);
+        self.build(
+            Feedback::new(self.rule, shape, fans, self.feedback_init, device),
+            device,
+        )
+    }
+
+    /// Creates the layer linked to a network's hub (needed by DFA, and by the alignment
+    /// probe for every rule). A DFA projection has shape `[classes, d_input]`.
+    pub fn init_with_hub<B: Backend>(&self, hub: RuleHub, device: &B::Device) -> RuleLinear<B> {
+        let feedback = if self.rule == LearningRule::Dfa {
+            let projection = [hub.classes(), self.d_input];
+            let fans = Fans::linear(self.d_input, hub.classes());
+            Feedback::direct(projection, fans, self.feedback_init, hub, device)
+        } else {
+            let shape = [self.d_input, self.d_output];
+            let fans = Fans::linear(self.d_input, self.d_output);
+            Feedback::new(self.rule, shape, fans, self.feedback_init, device).with_hub(hub)
+        };
+        self.build(feedback, device)
+    }
+
+    fn build<B: Backend>(&self, feedback: Feedback<B, 2>, device: &B::Device) -> RuleLinear<B> {
         let shape = [self.d_input, self.d_output];
         let fans = Fans::linear(self.d_input, self.d_output);
         let bound = self.weight_init.bound(fans);
@@ -58,9 +99,11 @@ impl RuleLinearConfig {
             ))
         });
         RuleLinear {
+            initial_norm: self.constrain_weights.then(|| initial_norm(&weight)),
             weight: Param::from_tensor(weight),
             bias,
-            feedback: Feedback::new(self.rule, shape, fans, self.feedback_init, device),
+            feedback,
+            clamp_input_grad: self.clamp_input_grad,
         }
     }
 }
@@ -72,22 +115,35 @@ impl<B: RuleBackend> RuleLinear<B> {
     /// - input: `[batch, d_input]`
     /// - output: `[batch, d_output]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let weight = self.weight.val();
-        let training = B::ad_enabled(&x.device());
-        let output = if self.feedback.rule() == LearningRule::Bp || !training {
-            x.matmul(weight)
-        } else {
-            let feedback = self.feedback.tensor(&weight);
-            let out = B::feedback_matmul(
+        let weight = self.weight();
+        let output = if B::ad_enabled(&x.device()) {
+            let rule = self
+                .feedback
+                .rule_grad(&weight, self.weight.id, self.clamp_input_grad);
+            let out = B::rule_matmul(
                 x.into_primitive().tensor(),
                 weight.into_primitive().tensor(),
-                feedback.into_primitive().tensor(),
+                rule.map(|t| t.into_primitive().tensor()),
             );
             Tensor::from_primitive(TensorPrimitive::Float(out))
+        } else {
+            x.matmul(weight)
         };
         match &self.bias {
             Some(bias) => output + bias.val().unsqueeze(),
             None => output,
+        }
+    }
+}
+
+impl<B: Backend> RuleLinear<B> {
+    /// The weight the forward pass uses: the stored weight, rescaled to its initial norm
+    /// when weights are constrained.
+    pub fn weight(&self) -> Tensor<B, 2> {
+        let weight = self.weight.val();
+        match &self.initial_norm {
+            Some(norm) => constrain(weight, norm.val()),
+            None => weight,
         }
     }
 
@@ -95,15 +151,10 @@ impl<B: RuleBackend> RuleLinear<B> {
     pub fn rule(&self) -> LearningRule {
         self.feedback.rule()
     }
-}
 
-impl<B: Backend> RuleLinear<B> {
-    /// Number of weights whose error travels through a feedback tensor other than `W`
-    /// (all of them unless the rule is BP).
+    /// Number of feedback values: one per weight for FA and the sign-symmetry rules, DFA's
+    /// projection size, none for BP and Hebbian.
     pub fn feedback_len(&self) -> usize {
-        match self.feedback.rule() {
-            LearningRule::Bp => 0,
-            _ => self.weight.shape().num_elements(),
-        }
+        self.feedback.len(self.weight.shape().num_elements())
     }
 }

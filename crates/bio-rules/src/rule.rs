@@ -21,16 +21,36 @@ pub enum LearningRule {
     Brsf,
     /// Fixed-random-magnitude sign-symmetry: `|B0| ∘ sign(W)`, `|B0|` drawn once.
     Frsf,
+    /// Direct feedback alignment: the network's output error `e = ∂L/∂logits` reaches the
+    /// layer's input through a fixed random projection, `δx = e · B` (see
+    /// [`RuleHub`](crate::RuleHub)).
+    Dfa,
+    /// A local, gradient-free Hebbian update (Oja's rule on normalised input patches);
+    /// no error crosses the layer (see [`hebbian`](crate::hebbian)).
+    Hebbian,
 }
 
 impl LearningRule {
     /// Every rule, in a fixed order.
-    pub const ALL: [LearningRule; 5] = [Self::Bp, Self::Fa, Self::Usf, Self::Brsf, Self::Frsf];
+    pub const ALL: [LearningRule; 7] = [
+        Self::Bp,
+        Self::Fa,
+        Self::Usf,
+        Self::Brsf,
+        Self::Frsf,
+        Self::Dfa,
+        Self::Hebbian,
+    ];
+
+    /// The rules whose feedback tensor has the shape of the weight: BP, FA and the three
+    /// sign-symmetry rules.
+    pub const WEIGHT_SHAPED: [LearningRule; 5] =
+        [Self::Bp, Self::Fa, Self::Usf, Self::Brsf, Self::Frsf];
 
     /// The four rules of the paper's released search space (BP is not among them).
     pub const PAPER: [LearningRule; 4] = [Self::Fa, Self::Usf, Self::Brsf, Self::Frsf];
 
-    /// The serialized name: `bp`, `fa`, `usf`, `brsf` or `frsf`.
+    /// The serialized name: `bp`, `fa`, `usf`, `brsf`, `frsf`, `dfa` or `hebbian`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Bp => "bp",
@@ -38,12 +58,21 @@ impl LearningRule {
             Self::Usf => "usf",
             Self::Brsf => "brsf",
             Self::Frsf => "frsf",
+            Self::Dfa => "dfa",
+            Self::Hebbian => "hebbian",
         }
     }
 
-    /// Whether the rule keeps a feedback tensor that is drawn once and saved with the model.
+    /// Whether the rule keeps a tensor that is drawn once and saved with the model (FA's
+    /// `B0`, frSF's `|B0|`, DFA's projection).
     pub fn has_fixed_state(self) -> bool {
-        matches!(self, Self::Fa | Self::Frsf)
+        matches!(self, Self::Fa | Self::Frsf | Self::Dfa)
+    }
+
+    /// Whether the layer's input gradient comes from a feedback tensor of the weight's
+    /// shape (BP, FA, uSF, brSF, frSF), so that the angle between `W` and `B` is defined.
+    pub fn is_weight_shaped(self) -> bool {
+        Self::WEIGHT_SHAPED.contains(&self)
     }
 }
 
@@ -53,9 +82,9 @@ impl fmt::Display for LearningRule {
     }
 }
 
-/// The error returned when a rule name is not one of `bp`, `fa`, `usf`, `brsf`, `frsf`.
+/// The error returned when a rule name is not one of the names of [`LearningRule::name`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown learning rule `{name}`: expected one of bp, fa, usf, brsf, frsf")]
+#[error("unknown learning rule `{name}`: expected one of bp, fa, usf, brsf, frsf, dfa, hebbian")]
 pub struct UnknownRule {
     /// The name that was given.
     pub name: String,

@@ -2,7 +2,7 @@
 //! autodiff and the plain-tensor reference.
 
 use bio_rules::{
-    Fans, Feedback, Init, LearningRule, RuleBackend, RuleConv2dConfig, RuleLinear,
+    Fans, Feedback, Init, LearningRule, RuleBackend, RuleConv2dConfig, RuleHub, RuleLinear,
     RuleLinearConfig, reference,
 };
 use burn::backend::{Autodiff, Flex};
@@ -51,6 +51,8 @@ fn linear(rule: LearningRule, fixed: Option<&[f32]>) -> RuleLinear<B> {
         weight: Param::from_tensor(tensor(&[1.0, 3.0, 2.0, 4.0], [2, 2])),
         bias: None,
         feedback,
+        initial_norm: None,
+        clamp_input_grad: false,
     }
 }
 
@@ -125,7 +127,8 @@ fn linear_brsf_redraws_magnitudes_but_keeps_signs() {
         first, second,
         "brSF must redraw its magnitudes every forward"
     );
-    assert_eq!(first, grads(1), "brSF must be repeatable under a seed");
+    // Repeatability under a seed is tested in `seeded.rs`, alone: the generator is global
+    // and the other tests here draw from it concurrently.
     // One row of dx is δ·Bᵀ; with a single output gradient the signs are those of W.
     let layer_one = RuleLinearConfig::new(3, 1)
         .with_rule(LearningRule::Brsf)
@@ -149,7 +152,7 @@ fn the_first_layer_learns_without_an_input_gradient() {
     for rule in LearningRule::ALL {
         let layer = RuleConv2dConfig::new([3, 4], [3, 3])
             .with_rule(rule)
-            .init::<B>(&device());
+            .init_with_hub::<B>(RuleHub::new(10), &device());
         let x = random([2, 3, 5, 5]); // no gradient required
         let grads = layer.forward(x).sum().backward();
         assert!(
@@ -161,12 +164,14 @@ fn the_first_layer_learns_without_an_input_gradient() {
 
 #[test]
 fn stored_feedback_never_gets_a_gradient() {
-    for rule in [LearningRule::Fa, LearningRule::Frsf] {
+    for rule in [LearningRule::Fa, LearningRule::Frsf, LearningRule::Dfa] {
+        let hub = RuleHub::new(4);
         let layer = RuleConv2dConfig::new([3, 4], [3, 3])
             .with_rule(rule)
-            .init::<B>(&device());
+            .init_with_hub::<B>(hub, &device());
         let x = random([2, 3, 5, 5]).require_grad();
-        let grads = layer.forward(x).sum().backward();
+        let logits = hub.tap(layer.forward(x).mean_dims(&[2, 3]).reshape([2, 4]));
+        let grads = logits.sum().backward();
         let stored = layer.feedback.fixed().expect("stored feedback");
         assert!(
             stored.grad(&grads).is_none(),

@@ -1,7 +1,7 @@
 //! Cells: the search cell with a mixed operation on every edge, and the discrete cell of
 //! a genotype.
 
-use bio_rules::{LearningRule, RuleBackend};
+use bio_rules::{LearningRule, RuleBackend, RuleHub};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -31,6 +31,8 @@ pub struct CellSpec {
     pub search: bool,
     /// Rule of the preprocessing convolutions and stride-2 skips.
     pub skeleton_rule: LearningRule,
+    /// The network's hub (DFA's output error, the alignment probe).
+    pub hub: RuleHub,
 }
 
 impl CellSpec {
@@ -41,6 +43,7 @@ impl CellSpec {
             stride,
             search: self.search,
             skeleton_rule: self.skeleton_rule,
+            hub: self.hub,
         }
     }
 }
@@ -63,6 +66,7 @@ impl<B: RuleBackend> Preprocess<B> {
             stride: 1,
             affine: !spec.search,
             rule: spec.skeleton_rule,
+            hub: spec.hub,
         };
         if reduce {
             Self::Reduce(FactorizedReduce::new(layer, device))

@@ -1,6 +1,6 @@
 //! The module of one candidate on one edge.
 
-use bio_rules::{LearningRule, RuleBackend};
+use bio_rules::{LearningRule, RuleBackend, RuleHub};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
@@ -51,6 +51,8 @@ pub struct EdgeSpec {
     pub search: bool,
     /// Rule of the stride-2 skip's factorized reduce.
     pub skeleton_rule: LearningRule,
+    /// The network's hub (DFA's output error, the alignment probe).
+    pub hub: RuleHub,
 }
 
 impl<B: RuleBackend> EdgeOp<B> {
@@ -62,6 +64,7 @@ impl<B: RuleBackend> EdgeOp<B> {
             stride: spec.stride,
             affine: !spec.search,
             rule: candidate.rule.unwrap_or(spec.skeleton_rule),
+            hub: spec.hub,
         };
         let pool = |kind| Pool::new(kind, spec.channels, spec.stride, spec.search, device);
         match candidate.op {

@@ -313,6 +313,8 @@ fn darts_name(edge: &GenotypeEdge) -> String {
         Some(LearningRule::Usf) => "u",
         Some(LearningRule::Brsf) => "br",
         Some(LearningRule::Frsf) => "fr",
+        Some(LearningRule::Dfa) => "dfa",
+        Some(LearningRule::Hebbian) => "hebb",
     };
     format!("{}_{suffix}", edge.op.name())
 }

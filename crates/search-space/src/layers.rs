@@ -1,6 +1,6 @@
 //! The building blocks of DARTS cells, with every convolution on a chosen rule.
 
-use bio_rules::{LearningRule, RuleBackend, RuleConv2d, RuleConv2dConfig};
+use bio_rules::{LearningRule, RuleBackend, RuleConv2d, RuleConv2dConfig, RuleHub};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
@@ -22,6 +22,8 @@ pub struct LayerSpec {
     pub affine: bool,
     /// The rule of the convolutions.
     pub rule: LearningRule,
+    /// The network's hub (DFA's output error, the alignment probe).
+    pub hub: RuleHub,
 }
 
 impl LayerSpec {
@@ -52,7 +54,7 @@ impl<B: RuleBackend> ReluConvBn<B> {
             .conv(spec.c_in, spec.c_out, kernel)
             .with_stride([spec.stride; 2])
             .with_padding([padding; 2])
-            .init(device);
+            .init_with_hub(spec.hub, device);
         Self {
             conv,
             bn: spec.norm(spec.c_out, device),
@@ -88,8 +90,8 @@ impl<B: RuleBackend> DwPwBn<B> {
             .with_padding([padding; 2])
             .with_dilation([dilation; 2])
             .with_groups(spec.c_in)
-            .init(device);
-        let pointwise = spec.conv(spec.c_in, spec.c_out, 1).init(device);
+            .init_with_hub(spec.hub, device);
+        let pointwise = spec.conv(spec.c_in, spec.c_out, 1).init_with_hub(spec.hub, device);
         Self {
             depthwise,
             pointwise,
@@ -156,7 +158,7 @@ impl<B: RuleBackend> FactorizedReduce<B> {
         let conv = || {
             spec.conv(spec.c_in, half, 1)
                 .with_stride([2, 2])
-                .init(device)
+                .init_with_hub(spec.hub, device)
         };
         Self {
             even: conv(),

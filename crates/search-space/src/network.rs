@@ -1,7 +1,7 @@
 //! The search supernet and the final network built from a genotype.
 
 use bio_rules::RuleLinearConfig;
-use bio_rules::{LearningRule, RuleBackend, RuleConv2d, RuleConv2dConfig, RuleLinear};
+use bio_rules::{LearningRule, RuleBackend, RuleConv2d, RuleConv2dConfig, RuleHub, RuleLinear};
 use burn::config::Config;
 use burn::module::{Module, Param, ParamId};
 use burn::tensor::activation::softmax;
@@ -25,11 +25,11 @@ pub struct Stem<B: Backend> {
 }
 
 impl<B: RuleBackend> Stem<B> {
-    fn new(channels: usize, rule: LearningRule, device: &B::Device) -> Self {
+    fn new(channels: usize, rule: LearningRule, hub: RuleHub, device: &B::Device) -> Self {
         let conv = RuleConv2dConfig::new([IMAGE_CHANNELS, channels], [3, 3])
             .with_padding([1, 1])
             .with_rule(rule)
-            .init(device);
+            .init_with_hub(hub, device);
         Self {
             conv,
             bn: BatchNorm2dConfig::new(channels).init(device),
@@ -51,6 +51,7 @@ fn cell_specs(
     multiplier: impl Fn(bool) -> usize,
     search: bool,
     skeleton_rule: LearningRule,
+    hub: RuleHub,
 ) -> (Vec<CellSpec>, usize) {
     let (mut c_prev_prev, mut c_prev, mut c) = (stem * channels, stem * channels, channels);
     let mut reduction_prev = false;
@@ -68,6 +69,7 @@ fn cell_specs(
             reduction_prev,
             search,
             skeleton_rule,
+            hub,
         });
         reduction_prev = reduction;
         (c_prev_prev, c_prev) = (c_prev, multiplier(reduction) * c);
@@ -118,6 +120,9 @@ pub struct Supernet<B: Backend> {
     /// The candidates, in the column order of the `α` matrices.
     #[module(skip)]
     pub candidates: CandidateSet,
+    /// Links the rule layers to the output (DFA) and to the alignment probe.
+    #[module(skip)]
+    pub hub: RuleHub,
 }
 
 impl SupernetConfig {
@@ -127,6 +132,7 @@ impl SupernetConfig {
         device: &B::Device,
     ) -> Result<Supernet<B>, CandidateSetError> {
         let candidates = CandidateSet::new(&self.rules)?;
+        let hub = RuleHub::new(self.classes);
         let (specs, c_last) = cell_specs(
             self.channels,
             self.layers,
@@ -134,6 +140,7 @@ impl SupernetConfig {
             |_| STEPS,
             true,
             self.skeleton_rule,
+            hub,
         );
         let cells = specs
             .into_iter()
@@ -151,12 +158,14 @@ impl SupernetConfig {
             stem: Stem::new(
                 self.stem_multiplier * self.channels,
                 self.skeleton_rule,
+                hub,
                 device,
             ),
             cells,
             classifier: RuleLinearConfig::new(c_last, self.classes)
                 .with_rule(self.skeleton_rule)
-                .init(device),
+                .init_with_hub(hub, device),
+            hub,
             alpha_normal: alpha(),
             alpha_reduce: alpha(),
             candidates,
@@ -178,7 +187,8 @@ impl<B: RuleBackend> Supernet<B> {
             let weights = if cell.reduction { &reduce } else { &normal };
             cell.forward(s0, s1, weights.clone())
         });
-        self.classifier.forward(global_average_pool(out))
+        self.hub
+            .tap(self.classifier.forward(global_average_pool(out)))
     }
 }
 
@@ -308,12 +318,16 @@ pub struct Network<B: Backend> {
     pub cells: Vec<Cell<B>>,
     /// The classifier after global average pooling.
     pub classifier: RuleLinear<B>,
+    /// Links the rule layers to the output (DFA) and to the alignment probe.
+    #[module(skip)]
+    pub hub: RuleHub,
 }
 
 impl NetworkConfig {
     /// Builds the network, or says what is wrong with the genotype.
     pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Network<B>, GenotypeError> {
         self.genotype.validate()?;
+        let hub = RuleHub::new(self.classes);
         let genotype = &self.genotype;
         let cell_of = |reduction| {
             if reduction {
@@ -329,6 +343,7 @@ impl NetworkConfig {
             |reduction| cell_of(reduction).concat.len(),
             false,
             self.skeleton_rule,
+            hub,
         );
         let cells = specs
             .into_iter()
@@ -338,12 +353,14 @@ impl NetworkConfig {
             stem: Stem::new(
                 self.stem_multiplier * self.channels,
                 self.skeleton_rule,
+                hub,
                 device,
             ),
             cells,
             classifier: RuleLinearConfig::new(c_last, self.classes)
                 .with_rule(self.skeleton_rule)
-                .init(device),
+                .init_with_hub(hub, device),
+            hub,
         })
     }
 }
@@ -359,6 +376,7 @@ impl<B: RuleBackend> Network<B> {
         let out = chain_cells(self.stem.forward(images), &self.cells, |cell, s0, s1| {
             cell.forward(s0, s1)
         });
-        self.classifier.forward(global_average_pool(out))
+        self.hub
+            .tap(self.classifier.forward(global_average_pool(out)))
     }
 }

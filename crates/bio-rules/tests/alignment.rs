@@ -1,0 +1,96 @@
+//! Alignment diagnostics against hand-computed angles.
+
+use bio_rules::{AlignmentProbe, Fans, Feedback, Init, LearningRule, RuleHub, RuleLinear};
+use burn::backend::{Autodiff, Flex};
+use burn::module::{Module, Param};
+use burn::tensor::Tensor;
+
+type B = Autodiff<Flex>;
+
+#[derive(Module, Debug)]
+struct TwoLayers<B: burn::tensor::backend::Backend> {
+    hidden: RuleLinear<B>,
+    out: RuleLinear<B>,
+}
+
+fn tensor<const D: usize>(values: &[f32], shape: [usize; D]) -> Tensor<B, D> {
+    Tensor::<B, 1>::from_floats(values, &Default::default()).reshape(shape)
+}
+
+fn linear(
+    hub: RuleHub,
+    weight: &[f32],
+    rule: LearningRule,
+    fixed: Option<&[f32]>,
+) -> RuleLinear<B> {
+    let fixed = fixed.map(|v| tensor(v, [2, 2]));
+    let feedback = Feedback::from_fixed(rule, fixed, Fans::linear(2, 2), Init::default())
+        .expect("feedback")
+        .with_hub(hub);
+    RuleLinear {
+        weight: Param::from_tensor(tensor(weight, [2, 2])),
+        bias: None,
+        feedback,
+        initial_norm: None,
+        clamp_input_grad: false,
+    }
+}
+
+/// hidden: the PITFALLS FA layer (PyTorch W = [[1, 2], [3, 4]], B = [[0.5, -1], [2, 0]]);
+/// out: BP with the identity, and loss = <logits, [1, 0]>, so the hidden layer's output
+/// gradient is [1, 0] in both passes. BP sends [1, 2], FA sends [0.5, -1]:
+/// cos = -1.5 / (sqrt(1.25) · sqrt(5)) = -0.6, an angle of 126.87°. Between W and B:
+/// cos = 4.5 / (sqrt(30) · sqrt(5.25)); ‖B‖ / ‖W‖ = sqrt(5.25 / 30).
+#[test]
+fn probe_measures_gradient_and_weight_angles() {
+    let hub = RuleHub::new(2);
+    // Burn stores the transposes: W = [[1, 3], [2, 4]], B = [[0.5, 2], [-1, 0]].
+    let model = TwoLayers {
+        hidden: linear(
+            hub,
+            &[1.0, 3.0, 2.0, 4.0],
+            LearningRule::Fa,
+            Some(&[0.5, 2.0, -1.0, 0.0]),
+        ),
+        out: linear(hub, &[1.0, 0.0, 0.0, 1.0], LearningRule::Bp, None),
+    };
+    let step = || {
+        let x = tensor(&[1.0, 1.0], [1, 2]).require_grad();
+        let logits = hub.tap(model.out.forward(model.hidden.forward(x)));
+        (logits * tensor(&[1.0, 0.0], [1, 2])).sum().backward()
+    };
+    let probe = AlignmentProbe::new(hub);
+    let (_, backprop) = probe.backprop_pass(step);
+    let (_, rules) = probe.rule_pass(step);
+    assert_eq!(rules.len(), 2);
+    let layers = AlignmentProbe::compare::<B, _>(&model, &backprop, &rules);
+    let names: Vec<&str> = layers.iter().map(|l| l.layer.as_str()).collect();
+    assert_eq!(names, ["hidden", "out"]);
+
+    let hidden = &layers[0];
+    assert_eq!(hidden.rule, LearningRule::Fa);
+    let angle = hidden.gradient_angle.expect("gradient angle");
+    assert!(
+        (angle - (-0.6f64).acos().to_degrees()).abs() < 1e-3,
+        "{angle}"
+    );
+    let weight_cos = 4.5 / (30f64.sqrt() * 5.25f64.sqrt());
+    let weight_angle = hidden.weight_angle.expect("weight angle");
+    assert!((weight_angle - weight_cos.acos().to_degrees()).abs() < 1e-3);
+    let ratio = hidden.norm_ratio.expect("ratio");
+    assert!((ratio - (5.25f64 / 30.0).sqrt()).abs() < 1e-5);
+
+    let out = &layers[1];
+    assert!(
+        out.gradient_angle.expect("angle") < 1e-2,
+        "BP agrees with itself"
+    );
+    assert!(out.weight_angle.expect("angle") < 1e-2);
+    assert!((out.norm_ratio.expect("ratio") - 1.0).abs() < 1e-6);
+
+    // After the probe the hub is back to the rules and records nothing.
+    assert!(!hub.is_backprop());
+    let grads = step();
+    let x_free = tensor(&[1.0, 1.0], [1, 2]);
+    let _ = (model.hidden.forward(x_free), grads);
+}
