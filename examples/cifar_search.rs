@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use bionas::backend::{Autodiff, Selected};
 use bionas::bio_rules::LearningRule;
 use bionas::datasets::{Cifar10, Split};
-use bionas::nas::StepReport;
 use bionas::nas::{self, EpochReport, RunDir, SearchConfig, SearchData, SearchObserver};
+use bionas::nas::{AlignmentSample, StepReport};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -50,9 +50,14 @@ struct Args {
     /// Seed of every random draw.
     #[arg(long)]
     seed: Option<u64>,
-    /// Comma-separated rules the convolutions choose from: bp, fa, usf, brsf, frsf.
+    /// Comma-separated rules the convolutions choose from: bp, fa, usf, brsf, frsf, dfa,
+    /// hebbian.
     #[arg(long, value_delimiter = ',')]
     rules: Option<Vec<LearningRule>>,
+    /// Measure each layer's alignment with back-propagation every N weight steps (0: off);
+    /// writes alignment.csv, alignment_rules.csv and alignment.svg.
+    #[arg(long)]
+    alignment_every: Option<usize>,
     /// Output folder (default: runs/search-<time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -79,6 +84,7 @@ impl Args {
         c.train_subset = self.train_subset.or(c.train_subset);
         c.seed = self.seed.unwrap_or(c.seed);
         c.rules = self.rules.clone().unwrap_or(c.rules);
+        c.alignment_every = self.alignment_every.unwrap_or(c.alignment_every);
         c
     }
 
@@ -131,6 +137,27 @@ impl SearchObserver for Progress {
                 step.epoch, step.steps, step.train_loss, step.arch_loss, rate, eta
             );
         }
+    }
+
+    fn alignment_done(&mut self, sample: &AlignmentSample) {
+        let angle = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}°"));
+        let means: Vec<String> = sample
+            .by_rule()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} (W-B {})",
+                    r.rule,
+                    angle(r.gradient_angle),
+                    angle(r.weight_angle)
+                )
+            })
+            .collect();
+        self.bar.println(format!(
+            "step {} alignment with BP: {}",
+            sample.step,
+            means.join(", ")
+        ));
     }
 
     fn evaluating(&mut self, _epoch: usize) {

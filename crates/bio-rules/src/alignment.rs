@@ -212,6 +212,7 @@ pub struct BufferSnapshot {
 impl BufferSnapshot {
     /// Copies the running statistics of `model`.
     pub fn of<B: Backend, M: Module<B>>(model: &M) -> Self {
+        sync_running_states::<B, M>(model);
         let mut visitor = SnapshotVisitor {
             stack: Vec::new(),
             snapshot: Self::default(),
@@ -223,6 +224,8 @@ impl BufferSnapshot {
     /// Puts the copied values back. Running statistics are shared between clones of a
     /// module, so this restores `model` and every clone of it.
     pub fn restore<B: Backend, M: Module<B>>(&self, model: M) -> M {
+        // Fold pending updates in first, or they would land on top of the restored values.
+        sync_running_states::<B, M>(&model);
         model.map(&mut RestoreMapper { snapshot: self })
     }
 
@@ -235,6 +238,12 @@ impl BufferSnapshot {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+}
+
+/// Burn's running states keep the latest update of each thread aside until they are
+/// synchronised; turning a clone into a record synchronises them (the clone shares them).
+fn sync_running_states<B: Backend, M: Module<B>>(model: &M) {
+    let _ = model.clone().into_record();
 }
 
 struct SnapshotVisitor {

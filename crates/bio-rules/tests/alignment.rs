@@ -94,3 +94,39 @@ fn probe_measures_gradient_and_weight_angles() {
     let x_free = tensor(&[1.0, 1.0], [1, 2]);
     let _ = (model.hidden.forward(x_free), grads);
 }
+
+#[derive(Module, Debug)]
+struct One<B: burn::tensor::backend::Backend> {
+    layer: RuleLinear<B>,
+}
+
+/// At initialisation, with uniform W and uniform magnitudes drawn independently:
+/// uSF's sign(W) is at acos(√3/2) = 30° from W; frSF's and brSF's |M|∘sign(W) at
+/// acos(3/4) = 41.4°; FA's independent B0 at 90°; BP at 0°.
+#[test]
+fn weight_angles_at_initialisation_match_the_theory() {
+    let expected = [
+        (LearningRule::Bp, 0.0),
+        (LearningRule::Fa, 90.0),
+        (LearningRule::Usf, 30.0),
+        (LearningRule::Brsf, 0.75f64.acos().to_degrees()),
+        (LearningRule::Frsf, 0.75f64.acos().to_degrees()),
+    ];
+    for (rule, angle) in expected {
+        let hub = RuleHub::new(10);
+        let model = One {
+            layer: bio_rules::RuleLinearConfig::new(256, 256)
+                .with_rule(rule)
+                .init_with_hub::<B>(hub, &Default::default()),
+        };
+        let x = Tensor::<B, 2>::ones([2, 256], &Default::default());
+        let probe = AlignmentProbe::new(hub);
+        let (_, backprop) =
+            probe.backprop_pass(|| hub.tap(model.layer.forward(x.clone())).sum().backward());
+        let (_, rules) =
+            probe.rule_pass(|| hub.tap(model.layer.forward(x.clone())).sum().backward());
+        let layers = AlignmentProbe::compare::<B, _>(&model, &backprop, &rules);
+        let got = layers[0].weight_angle.expect("weight angle");
+        assert!((got - angle).abs() < 1.5, "{rule}: {got} vs {angle}");
+    }
+}

@@ -34,6 +34,10 @@ pub struct SearchConfig {
     pub arch: ArchOptim,
     /// Random crop (4-pixel padding) and horizontal flip on training batches (paper: on).
     pub augment: bool,
+    /// Measure each rule layer's alignment with back-propagation every this many weight
+    /// steps, on that step's batch (one extra forward and backward pass); 0 turns it off
+    /// (the default).
+    pub alignment_every: usize,
 }
 
 /// SGD settings for the network weights.
@@ -111,6 +115,7 @@ impl SearchConfig {
             weights: WeightOptim::default(),
             arch: ArchOptim::default(),
             augment: true,
+            alignment_every: 0,
         }
     }
 

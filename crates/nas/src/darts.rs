@@ -1,6 +1,6 @@
 //! First-order DARTS over the rule-augmented supernet.
 
-use bio_rules::RuleBackend;
+use bio_rules::{AlignmentProbe, BufferSnapshot, RuleBackend};
 use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -10,13 +10,16 @@ use burn::optim::{
 };
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
-use datasets::{Augmentation, Cifar10, CifarBatcher, CifarItem, Normalization, split_in_two};
+use datasets::{
+    Augmentation, Cifar10, CifarBatcher, CifarItem, ImageBatch, Normalization, split_in_two,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use search_space::{Genotype, Supernet, SupernetConfig};
 use std::time::Instant;
 
+use crate::alignment::{AlignmentLog, AlignmentSample, LAYER_CSV_HEADER};
 use crate::clip::clip_global_norm;
 use crate::config::cosine_lr;
 use crate::report::{EpochReport, SearchObserver, StepReport};
@@ -76,6 +79,8 @@ pub struct SearchOutcome<B: Backend> {
     pub reports: Vec<EpochReport>,
     /// The trained supernet.
     pub supernet: Supernet<B>,
+    /// The alignment probes (empty unless `alignment_every` is set).
+    pub alignment: AlignmentLog,
 }
 
 /// Runs first-order DARTS: per step, an Adam step on `α` with a batch of the architecture
@@ -100,11 +105,17 @@ where
             "metrics.csv",
             format!("{}\n", EpochReport::CSV_HEADER).as_bytes(),
         )?;
+        if config.alignment_every > 0 {
+            run.write_atomic("alignment.csv", format!("{LAYER_CSV_HEADER}\n").as_bytes())?;
+            let header = "epoch,step,rule,layers,gradient_angle,weight_angle,norm_ratio\n";
+            run.write_atomic("alignment_rules.csv", header.as_bytes())?;
+        }
     }
     B::seed(device, config.seed);
     let mut state = SearchState::<B>::new(config, device)?;
     let mut reports = Vec::with_capacity(config.epochs);
     let mut genotype = None;
+    let mut written = 0;
     for epoch in 0..config.epochs {
         let (report, derived) = state.epoch(epoch, data, observer)?;
         log::info!(
@@ -115,6 +126,7 @@ where
         );
         if let Some(run) = run {
             record_epoch(run, &report, &derived)?;
+            record_alignment(run, &state.alignment, &mut written)?;
         }
         observer.epoch_done(&report);
         reports.push(report);
@@ -125,7 +137,36 @@ where
         genotype,
         reports,
         supernet: state.model,
+        alignment: state.alignment,
     })
+}
+
+/// Appends the probes not written yet to the CSV files and redraws the picture.
+fn record_alignment(run: &RunDir, log: &AlignmentLog, written: &mut usize) -> Result<()> {
+    if log.samples.len() == *written {
+        return Ok(());
+    }
+    for sample in &log.samples[*written..] {
+        for row in sample.csv_rows() {
+            run.append_line("alignment.csv", &row)?;
+        }
+        for rule in sample.by_rule() {
+            let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
+            let row = format!(
+                "{},{},{},{},{},{},{}",
+                sample.epoch,
+                sample.step,
+                rule.rule,
+                rule.layers,
+                f(rule.gradient_angle),
+                f(rule.weight_angle),
+                f(rule.norm_ratio)
+            );
+            run.append_line("alignment_rules.csv", &row)?;
+        }
+    }
+    *written = log.samples.len();
+    run.write_atomic("alignment.svg", log.to_svg().as_bytes())
 }
 
 fn record_epoch(run: &RunDir, report: &EpochReport, genotype: &Genotype) -> Result<()> {
@@ -147,6 +188,9 @@ struct SearchState<B: AutodiffBackend + RuleBackend> {
     loss: CrossEntropyLoss<B>,
     arch_opt: OptimizerAdaptor<Adam, Supernet<B>, B>,
     weight_opt: OptimizerAdaptor<Sgd<B::InnerBackend>, Supernet<B>, B>,
+    /// Weight steps taken since the start.
+    global_step: usize,
+    alignment: AlignmentLog,
 }
 
 /// Running sums of an epoch.
@@ -202,6 +246,8 @@ where
             loss: CrossEntropyLossConfig::new().init(device),
             arch_opt,
             weight_opt,
+            global_step: 0,
+            alignment: AlignmentLog::default(),
         })
     }
 
@@ -226,7 +272,7 @@ where
             let arch_chunk = cycle(&arch_order, step * bs, chunk.len());
             let arch_loss = self.arch_step(&pick(&data.arch, &arch_chunk), epoch, step)?;
             let (train_loss, correct) =
-                self.weight_step(&pick(&data.weights, chunk), lr, epoch, step)?;
+                self.weight_step(&pick(&data.weights, chunk), lr, epoch, step, observer)?;
             totals.add(train_loss, correct, arch_loss, chunk.len());
             let report = StepReport {
                 epoch,
@@ -283,18 +329,21 @@ where
         }
     }
 
-    /// Forward pass on an augmented batch: the loss, its value (checked finite) and the
-    /// number of correct predictions.
-    fn forward_loss(
-        &mut self,
-        items: &[&CifarItem],
+    /// An augmented training batch, drawn with the search's generator.
+    fn batch(&mut self, items: &[&CifarItem]) -> ImageBatch<B> {
+        self.train_batcher
+            .batch_with_rng::<B>(items, &mut self.rng, &self.device)
+    }
+
+    /// Forward pass on a batch: the loss, its value (checked finite) and the number of
+    /// correct predictions.
+    fn loss_of(
+        &self,
+        batch: ImageBatch<B>,
         phase: &'static str,
         epoch: usize,
         step: usize,
     ) -> Result<(Tensor<B, 1>, f32, usize)> {
-        let batch = self
-            .train_batcher
-            .batch_with_rng::<B>(items, &mut self.rng, &self.device);
         let logits = self.model.forward(batch.images);
         let correct = count_correct(&logits, &batch.targets);
         let loss = self.loss.forward(logits, batch.targets);
@@ -303,7 +352,8 @@ where
     }
 
     fn arch_step(&mut self, items: &[&CifarItem], epoch: usize, step: usize) -> Result<f32> {
-        let (loss, value, _) = self.forward_loss(items, "architecture", epoch, step)?;
+        let batch = self.batch(items);
+        let (loss, value, _) = self.loss_of(batch, "architecture", epoch, step)?;
         let mut grads = loss.backward();
         let ids = self.model.alpha_ids();
         let grads = GradientsParams::from_params(&mut grads, &self.model, &ids);
@@ -318,9 +368,21 @@ where
         lr: f64,
         epoch: usize,
         step: usize,
+        observer: &mut dyn SearchObserver,
     ) -> Result<(f32, usize)> {
-        let (loss, value, correct) = self.forward_loss(items, "weight", epoch, step)?;
-        let grads = loss.backward();
+        let batch = self.batch(items);
+        let every = self.config.alignment_every;
+        let probe = every > 0 && self.global_step.is_multiple_of(every);
+        let (value, correct, grads) = if probe {
+            let (out, sample) = self.probed_step(batch, epoch, step)?;
+            observer.alignment_done(&sample);
+            self.alignment.push(sample);
+            out
+        } else {
+            let (loss, value, correct) = self.loss_of(batch, "weight", epoch, step)?;
+            (value, correct, loss.backward())
+        };
+        self.global_step += 1;
         let mut grads = GradientsParams::from_grads(grads, &self.model);
         for id in self.model.alpha_ids() {
             grads.remove::<B::InnerBackend, 2>(id);
@@ -329,6 +391,38 @@ where
         let model = self.model.clone();
         self.model = self.weight_opt.step(lr, model, grads);
         Ok((value, correct))
+    }
+
+    /// The weight step's forward and backward pass with an alignment probe: first a
+    /// back-propagation pass on the same batch (its batch-norm updates undone), then the
+    /// ordinary pass, recorded.
+    #[allow(clippy::type_complexity)]
+    fn probed_step(
+        &mut self,
+        batch: ImageBatch<B>,
+        epoch: usize,
+        step: usize,
+    ) -> Result<((f32, usize, B::Gradients), AlignmentSample)> {
+        let probe = AlignmentProbe::new(self.model.hub);
+        let snapshot = BufferSnapshot::of(&self.model);
+        let (truth, backprop) = probe.backprop_pass(|| {
+            let (loss, _, _) = self.loss_of(batch.clone(), "weight", epoch, step)?;
+            Ok::<_, NasError>(loss.backward())
+        });
+        truth?;
+        self.model = snapshot.restore(self.model.clone());
+        let (out, rules) = probe.rule_pass(|| {
+            let (loss, value, correct) = self.loss_of(batch, "weight", epoch, step)?;
+            Ok::<_, NasError>((value, correct, loss.backward()))
+        });
+        let out = out?;
+        let layers = AlignmentProbe::compare::<B, _>(&self.model, &backprop, &rules);
+        let sample = AlignmentSample {
+            epoch,
+            step: self.global_step,
+            layers,
+        };
+        Ok((out, sample))
     }
 
     /// Loss and accuracy on `data` without augmentation, batch norms on running statistics.

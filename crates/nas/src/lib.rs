@@ -5,14 +5,22 @@
 //! of one half, then an SGD step (cosine learning rate, momentum, weight decay, global
 //! gradient-norm clipping) on the network weights with a batch of the other. Every setting
 //! lives in one [`SearchConfig`], saved with the run; all random draws follow its seed.
+//!
+//! With [`SearchConfig::alignment_every`] set, every that many weight steps each rule
+//! layer's alignment with back-propagation is measured on the step's batch
+//! ([`bio_rules::alignment`]), written to the run's `alignment.csv` and
+//! `alignment_rules.csv`, and drawn in `alignment.svg`.
 
+mod alignment;
 mod clip;
 mod config;
 mod darts;
 mod error;
+pub mod plot;
 mod report;
 mod run_dir;
 
+pub use alignment::{AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RuleSummary, rule_color};
 pub use clip::clip_global_norm;
 pub use config::{ArchOptim, SearchConfig, WeightOptim, cosine_lr};
 pub use darts::{SearchData, SearchOutcome, search};

@@ -57,6 +57,8 @@ pub trait SearchObserver {
     fn evaluating(&mut self, _epoch: usize) {}
     /// An epoch finished.
     fn epoch_done(&mut self, _report: &EpochReport) {}
+    /// An alignment probe finished.
+    fn alignment_done(&mut self, _sample: &crate::AlignmentSample) {}
 }
 
 /// An observer that ignores everything.

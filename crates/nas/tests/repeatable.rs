@@ -1,5 +1,6 @@
-//! Two searches with one seed give the same numbers and genotype; another seed does not.
-//! (Alone in its test binary: the backend's generator is shared by the whole process.)
+//! Two searches with one seed give the same numbers and genotype; another seed does not;
+//! alignment probes change nothing. (Alone in its test binary: the backend's generator is
+//! shared by the whole process.)
 
 mod common;
 
@@ -31,4 +32,14 @@ fn one_seed_one_result() {
         ..config.clone()
     };
     assert_ne!(first, run(&other));
+    // The probe's extra back-propagation pass draws nothing and its batch-norm updates are
+    // undone, so a probed search is the same search.
+    let mut probed = nas::SearchConfig {
+        alignment_every: 2,
+        ..config.clone()
+    };
+    probed.rules.push(bio_rules::LearningRule::Dfa);
+    let mut plain = probed.clone();
+    plain.alignment_every = 0;
+    assert_eq!(run(&plain), run(&probed));
 }

@@ -42,6 +42,61 @@ fn a_search_writes_its_run_folder() {
     assert!(matches!(again, Err(NasError::OutputExists { .. })));
 }
 
+/// With probes on, the run folder holds per-layer angles, per-rule means and the picture;
+/// DFA and Hebbian candidates take part in the search.
+#[test]
+fn alignment_probes_write_angles_and_a_picture() {
+    let mut config = common::tiny_config();
+    config.rules = vec![
+        LearningRule::Fa,
+        LearningRule::Usf,
+        LearningRule::Dfa,
+        LearningRule::Hebbian,
+    ];
+    config.alignment_every = 2;
+    let data = common::tiny_data(&config);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = RunDir::create(dir.path().join("run")).expect("run dir");
+    let outcome =
+        search::<Ad>(&config, &data, &Default::default(), Some(&run), &mut Silent).expect("search");
+    assert_eq!(outcome.alignment.samples.len(), 2, "steps 0 and 2 of 4");
+    let sample = &outcome.alignment.samples[0];
+    let classifier = sample
+        .layers
+        .iter()
+        .find(|l| l.layer == "classifier")
+        .expect("classifier");
+    // Nothing sits above the classifier: its error is the same in both passes.
+    assert!(classifier.gradient_angle.expect("angle") < 1e-2);
+    for layer in &sample.layers {
+        if let Some(a) = layer.gradient_angle {
+            assert!((0.0..=180.0).contains(&a), "{layer:?}");
+        }
+        match layer.rule {
+            LearningRule::Dfa | LearningRule::Hebbian => assert!(layer.weight_angle.is_none()),
+            LearningRule::Bp => assert!(layer.weight_angle.expect("angle") < 1e-2),
+            _ => assert!(layer.weight_angle.is_some(), "{layer:?}"),
+        }
+    }
+    let means = sample.by_rule();
+    let fa = means
+        .iter()
+        .find(|m| m.rule == LearningRule::Fa)
+        .expect("fa");
+    let usf = means
+        .iter()
+        .find(|m| m.rule == LearningRule::Usf)
+        .expect("usf");
+    // Random feedback is far from W; signs of W are close to it.
+    assert!(fa.weight_angle.expect("fa") > usf.weight_angle.expect("usf") + 20.0);
+    let rows = std::fs::read_to_string(run.path().join("alignment.csv")).expect("csv");
+    assert_eq!(rows.lines().count(), 1 + 2 * sample.layers.len());
+    let rules = std::fs::read_to_string(run.path().join("alignment_rules.csv")).expect("csv");
+    assert!(rules.lines().any(|l| l.contains(",dfa,")));
+    let svg = std::fs::read_to_string(run.path().join("alignment.svg")).expect("svg");
+    assert!(svg.contains("usf (mean)") && svg.trim_end().ends_with("</svg>"));
+}
+
 #[test]
 fn a_diverging_loss_stops_with_a_clear_error() {
     let mut config = common::tiny_config();

@@ -91,7 +91,9 @@ impl<B: RuleBackend> DwPwBn<B> {
             .with_dilation([dilation; 2])
             .with_groups(spec.c_in)
             .init_with_hub(spec.hub, device);
-        let pointwise = spec.conv(spec.c_in, spec.c_out, 1).init_with_hub(spec.hub, device);
+        let pointwise = spec
+            .conv(spec.c_in, spec.c_out, 1)
+            .init_with_hub(spec.hub, device);
         Self {
             depthwise,
             pointwise,

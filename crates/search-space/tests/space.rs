@@ -159,6 +159,59 @@ fn supernet_forward_and_genotype() {
     assert!(ParamCounts::of(&net).trained > 0);
 }
 
+/// DFA and Hebbian candidates in a final network: the network taps its logits for DFA,
+/// every weight gets a gradient (the Hebbian ones their update), and the genotype keeps
+/// the rule names.
+#[test]
+fn dfa_and_hebbian_edges_train_in_a_network() {
+    let mut genotype = known::biodarts();
+    let rules = [LearningRule::Dfa, LearningRule::Hebbian];
+    let mut weighted = 0;
+    for edge in genotype
+        .normal
+        .edges
+        .iter_mut()
+        .chain(genotype.reduce.edges.iter_mut())
+    {
+        if edge.op.is_conv() {
+            edge.rule = Some(rules[weighted % 2]);
+            weighted += 1;
+        }
+    }
+    let json = genotype.to_json();
+    assert!(json.contains("\"dfa\"") && json.contains("\"hebbian\""));
+    let text = genotype.to_string();
+    assert!(text.contains("_dfa'") && text.contains("_hebb'"), "{text}");
+    let net = NetworkConfig::new(genotype)
+        .with_channels(4)
+        .with_layers(3)
+        .init::<B>(&Default::default())
+        .expect("valid genotype");
+    let x = Tensor::<B, 4>::ones([2, 3, 8, 8], &Default::default()).require_grad();
+    let grads = net.forward(x.clone()).sum().backward();
+    assert!(x.grad(&grads).is_some());
+    let mut seen = Vec::new();
+    let mut visitor = GradCheck {
+        grads: &grads,
+        missing: &mut seen,
+    };
+    burn::module::Module::visit(&net, &mut visitor);
+    assert!(seen.is_empty(), "parameters without a gradient: {seen:?}");
+}
+
+struct GradCheck<'a> {
+    grads: &'a <B as burn::tensor::backend::AutodiffBackend>::Gradients,
+    missing: &'a mut Vec<String>,
+}
+
+impl burn::module::ModuleVisitor<B> for GradCheck<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+        if param.is_require_grad() && param.val().grad(self.grads).is_none() {
+            self.missing.push(format!("{:?}", param.id));
+        }
+    }
+}
+
 #[test]
 fn genotype_derivation_keeps_the_two_strongest_edges() {
     let set = CandidateSet::new(&[LearningRule::Fa, LearningRule::Usf]).expect("rules");
