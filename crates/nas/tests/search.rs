@@ -53,28 +53,33 @@ fn alignment_probes_write_angles_and_a_picture() {
         LearningRule::Dfa,
         LearningRule::Hebbian,
     ];
-    config.alignment_every = 2;
+    config.alignment_every = 1;
     let data = common::tiny_data(&config);
     let dir = tempfile::tempdir().expect("temp dir");
     let run = RunDir::create(dir.path().join("run")).expect("run dir");
     let outcome =
         search::<Ad>(&config, &data, &Default::default(), Some(&run), &mut Silent).expect("search");
-    assert_eq!(outcome.alignment.samples.len(), 2, "steps 0 and 2 of 4");
+    assert_eq!(
+        outcome.alignment.samples.len(),
+        2,
+        "both weight steps (24 images, batch 12)"
+    );
     let sample = &outcome.alignment.samples[0];
     let classifier = sample
         .layers
         .iter()
         .find(|l| l.layer == "classifier")
         .expect("classifier");
-    // Nothing sits above the classifier: its error is the same in both passes.
-    assert!(classifier.gradient_angle.expect("angle") < 1e-2);
+    // Nothing sits above the classifier: its error is the same in both passes (angles of
+    // f32 vectors that agree come out at a few hundredths of a degree).
+    assert!(classifier.gradient_angle.expect("angle") < 0.5);
     for layer in &sample.layers {
         if let Some(a) = layer.gradient_angle {
             assert!((0.0..=180.0).contains(&a), "{layer:?}");
         }
         match layer.rule {
             LearningRule::Dfa | LearningRule::Hebbian => assert!(layer.weight_angle.is_none()),
-            LearningRule::Bp => assert!(layer.weight_angle.expect("angle") < 1e-2),
+            LearningRule::Bp => assert!(layer.weight_angle.expect("angle") < 0.5),
             _ => assert!(layer.weight_angle.is_some(), "{layer:?}"),
         }
     }
