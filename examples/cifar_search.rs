@@ -153,11 +153,16 @@ impl SearchObserver for Progress {
                 )
             })
             .collect();
-        self.bar.println(format!(
+        let line = format!(
             "step {} alignment with BP: {}",
             sample.step,
             means.join(", ")
-        ));
+        );
+        if self.terminal {
+            self.bar.println(line);
+        } else {
+            println!("{line}");
+        }
     }
 
     fn evaluating(&mut self, _epoch: usize) {

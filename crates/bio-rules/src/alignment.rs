@@ -174,18 +174,28 @@ fn gradient_angle<B: Backend>(
 
 /// The path of every weight in the model, in visiting order, without the final `.weight`.
 fn layer_paths<B: Backend, M: Module<B>>(model: &M) -> Vec<(ParamId, String)> {
-    let mut visitor = PathVisitor::default();
-    model.visit(&mut visitor);
-    visitor.paths
+    let mut paths = Vec::new();
+    visit_paths::<B, M>(model, |path, id, _| {
+        if let Some((last, parents)) = path.split_last()
+            && last == "weight"
+        {
+            paths.push((id, parents.join(".")));
+        }
+    });
+    paths
 }
 
-#[derive(Default)]
-struct PathVisitor {
+/// Walks a module's float parameters with the names of the fields that lead to each.
+struct PathVisitor<F> {
     stack: Vec<String>,
-    paths: Vec<(ParamId, String)>,
+    on_float: F,
 }
 
-impl<B: Backend> ModuleVisitor<B> for PathVisitor {
+impl<B, F> ModuleVisitor<B> for PathVisitor<F>
+where
+    B: Backend,
+    F: FnMut(&[String], ParamId, Box<dyn Any + Send>),
+{
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.stack.push(name.to_string());
     }
@@ -195,11 +205,22 @@ impl<B: Backend> ModuleVisitor<B> for PathVisitor {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if self.stack.last().is_some_and(|name| name == "weight") {
-            let layer = self.stack[..self.stack.len() - 1].join(".");
-            self.paths.push((param.id, layer));
-        }
+        let value: Tensor<B, D> = param.val();
+        (self.on_float)(&self.stack, param.id, Box::new(value));
     }
+}
+
+/// Visits `model` with `on_float(path, id, value)` for every float parameter (the value
+/// is a `Tensor<B, D>`).
+fn visit_paths<B: Backend, M: Module<B>>(
+    model: &M,
+    on_float: impl FnMut(&[String], ParamId, Box<dyn Any + Send>),
+) {
+    let mut visitor = PathVisitor {
+        stack: Vec::new(),
+        on_float,
+    };
+    model.visit(&mut visitor);
 }
 
 /// A copy of a model's running statistics (fields named `running_*`, such as a batch
@@ -213,12 +234,13 @@ impl BufferSnapshot {
     /// Copies the running statistics of `model`.
     pub fn of<B: Backend, M: Module<B>>(model: &M) -> Self {
         sync_running_states::<B, M>(model);
-        let mut visitor = SnapshotVisitor {
-            stack: Vec::new(),
-            snapshot: Self::default(),
-        };
-        model.visit(&mut visitor);
-        visitor.snapshot
+        let mut snapshot = Self::default();
+        visit_paths::<B, M>(model, |path, id, value| {
+            if path.last().is_some_and(|n| n.starts_with("running_")) {
+                snapshot.values.insert(id, value);
+            }
+        });
+        snapshot
     }
 
     /// Puts the copied values back. Running statistics are shared between clones of a
@@ -244,28 +266,6 @@ impl BufferSnapshot {
 /// synchronised; turning a clone into a record synchronises them (the clone shares them).
 fn sync_running_states<B: Backend, M: Module<B>>(model: &M) {
     let _ = model.clone().into_record();
-}
-
-struct SnapshotVisitor {
-    stack: Vec<String>,
-    snapshot: BufferSnapshot,
-}
-
-impl<B: Backend> ModuleVisitor<B> for SnapshotVisitor {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if self.stack.last().is_some_and(|n| n.starts_with("running_")) {
-            let value: Tensor<B, D> = param.val();
-            self.snapshot.values.insert(param.id, Box::new(value));
-        }
-    }
 }
 
 struct RestoreMapper<'a> {

@@ -254,7 +254,7 @@ fn conv_x_backward<B: Backend>(
 }
 
 /// Back-propagation's weight gradient, with the fast paths.
-fn conv_weight_backward<B: Backend>(
+pub(crate) fn conv_weight_backward<B: Backend>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
     grad: FloatTensor<B>,

@@ -46,6 +46,8 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 use burn::tensor::{Tensor, TensorPrimitive};
 
+use crate::backend::conv_weight_backward;
+
 /// Patches with a squared norm below this are treated as zero.
 const MIN_SQUARED_NORM: f64 = 1e-12;
 
@@ -71,11 +73,11 @@ pub fn conv_update<B: Backend>(
     );
     let inv_norm = squared.clamp_min(MIN_SQUARED_NORM).sqrt().recip();
     let response = out * inv_norm.clone(); // u
-    let hebb = B::conv2d_weight_backward(
+    let hebb = conv_weight_backward::<B>(
         x.into_primitive().tensor(),
         weight.clone().into_primitive().tensor(),
         (response.clone() * inv_norm).into_primitive().tensor(),
-        options,
+        &options,
     );
     let hebb: Tensor<B, 4> = Tensor::from_primitive(TensorPrimitive::Float(hebb));
     let decay = response

@@ -98,13 +98,18 @@ impl RuleHub {
     /// The output error stored by the last backward pass through [`tap`](Self::tap), on
     /// the backend the backward pass ran on (the inner backend of `Autodiff`).
     pub fn last_error<B: Backend>(self) -> Option<Tensor<B, 2>> {
-        self.with_state(|s| {
+        self.stored_error::<B>()
+            .map(|t| Tensor::from_primitive(TensorPrimitive::Float(t)))
+    }
+
+    fn stored_error<B: Backend>(self) -> Option<FloatTensor<B>> {
+        self.read(|s| {
             s.error
                 .as_ref()
                 .and_then(|e| e.downcast_ref::<FloatTensor<B>>())
                 .cloned()
         })
-        .map(|t| Tensor::from_primitive(TensorPrimitive::Float(t)))
+        .flatten()
     }
 
     pub(crate) fn store_error<B: Backend>(self, error: FloatTensor<B>) {
@@ -117,13 +122,7 @@ impl RuleHub {
     /// When no error was stored: the network's logits did not go through [`Self::tap`].
     /// That is a wiring bug in the model's code, not bad input.
     pub(crate) fn error<B: Backend>(self) -> FloatTensor<B> {
-        self.with_state(|s| {
-            s.error
-                .as_ref()
-                .and_then(|e| e.downcast_ref::<FloatTensor<B>>())
-                .cloned()
-        })
-        .expect(
+        self.stored_error::<B>().expect(
             "a DFA layer found no output error: pass the network's logits through \
              RuleHub::tap (with the hub the layer was built with) before the loss",
         )
@@ -131,7 +130,7 @@ impl RuleHub {
 
     /// Whether layers send back-propagation's input gradient instead of their rule's.
     pub fn is_backprop(self) -> bool {
-        self.with_state(|s| s.backprop)
+        self.read(|s| s.backprop).unwrap_or(false)
     }
 
     pub(crate) fn set_backprop(self, on: bool) {
@@ -139,7 +138,7 @@ impl RuleHub {
     }
 
     pub(crate) fn is_recording(self) -> bool {
-        self.with_state(|s| s.recording.is_some())
+        self.read(|s| s.recording.is_some()).unwrap_or(false)
     }
 
     pub(crate) fn start_recording(self) {
@@ -163,6 +162,11 @@ impl RuleHub {
                 f(entry);
             }
         });
+    }
+
+    /// Reads the state without creating it (`None` for a hub nothing was stored in).
+    fn read<R>(self, f: impl FnOnce(&HubState) -> R) -> Option<R> {
+        table().get(&self.id).map(f)
     }
 
     fn with_state<R>(self, f: impl FnOnce(&mut HubState) -> R) -> R {

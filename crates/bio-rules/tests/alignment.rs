@@ -1,20 +1,17 @@
 //! Alignment diagnostics against hand-computed angles.
 
+mod common;
+
+use common::{B, tensor};
+
 use bio_rules::{AlignmentProbe, Fans, Feedback, Init, LearningRule, RuleHub, RuleLinear};
-use burn::backend::{Autodiff, Flex};
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
-
-type B = Autodiff<Flex>;
 
 #[derive(Module, Debug)]
 struct TwoLayers<B: burn::tensor::backend::Backend> {
     hidden: RuleLinear<B>,
     out: RuleLinear<B>,
-}
-
-fn tensor<const D: usize>(values: &[f32], shape: [usize; D]) -> Tensor<B, D> {
-    Tensor::<B, 1>::from_floats(values, &Default::default()).reshape(shape)
 }
 
 fn linear(

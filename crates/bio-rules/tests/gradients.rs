@@ -1,31 +1,22 @@
 //! Input and weight gradients of every rule, against hand-computed values, Burn's own
 //! autodiff and the plain-tensor reference.
 
+mod common;
+
+use common::{B, device, tensor, values};
+
 use bio_rules::{
     Fans, Feedback, Init, LearningRule, RuleBackend, RuleConv2dConfig, RuleHub, RuleLinear,
     RuleLinearConfig, reference,
 };
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Flex;
 use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, Tensor, TensorPrimitive};
 
-type B = Autodiff<Flex>;
 type Inner = Flex;
-
-fn device() -> burn::tensor::Device<B> {
-    Default::default()
-}
-
-fn tensor<const D: usize>(values: &[f32], shape: [usize; D]) -> Tensor<B, D> {
-    Tensor::<B, 1>::from_floats(values, &device()).reshape(shape)
-}
-
-fn values<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().expect("float data")
-}
 
 fn assert_close(got: &[f32], want: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len(), "lengths differ");

@@ -2,30 +2,19 @@
 //! scale of each initialisation, the input-gradient clamp, constrained weights, DFA on a
 //! hand-built two-layer network, and the Hebbian update.
 
+mod common;
+
+use common::{B, device, tensor, values};
+
 use bio_rules::{
     Fans, Feedback, Init, LearningRule, RuleConv2d, RuleConv2dConfig, RuleHub, RuleLinear,
     RuleLinearConfig, hebbian,
 };
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Flex;
 use burn::module::Param;
-use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, Tensor};
-
-type B = Autodiff<Flex>;
-
-fn device() -> burn::tensor::Device<B> {
-    Default::default()
-}
-
-fn tensor<const D: usize>(values: &[f32], shape: [usize; D]) -> Tensor<B, D> {
-    Tensor::<B, 1>::from_floats(values, &device()).reshape(shape)
-}
-
-fn values<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().expect("float data")
-}
 
 fn assert_close(got: &[f32], want: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len(), "lengths differ: {got:?} vs {want:?}");
@@ -178,6 +167,16 @@ fn clamp_limits_the_input_gradient_but_not_the_weight_gradient() {
     assert_close(&negative[1], &[-1.0, -1.0], 1e-6);
     // dW = x δᵀ = [[3, 0], [3, 0]] in Burn's layout, beyond [-1, 1] and untouched.
     assert_close(&clamped[2], &[3.0, 0.0, 3.0, 0.0], 1e-6);
+}
+
+#[test]
+fn clamp_on_a_convolution() {
+    // BP's dx [1, -1, -2, 1, 2, 1, 0, 3, 3] clamped to [-1, 1]; dW untouched.
+    let mut layer = conv_layer(LearningRule::Bp, None, Init::XavierUniform);
+    layer.clamp_input_grad = true;
+    let (dx, dw) = conv_grads(&layer);
+    assert_close(&dx, &[1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0], 1e-6);
+    assert_close(&dw, &CONV_DW, 1e-6);
 }
 
 #[test]

@@ -1,20 +1,17 @@
 //! Repeatability under a seed. The backend's generator is global, so these tests run in a
 //! binary of their own and one at a time.
 
+mod common;
+
+use common::{B, values};
+
 use std::sync::Mutex;
 
 use bio_rules::{LearningRule, RuleConv2dConfig, RuleHub, RuleLinearConfig};
-use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 
-type B = Autodiff<Flex>;
-
 static GENERATOR: Mutex<()> = Mutex::new(());
-
-fn values<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().expect("float data")
-}
 
 /// brSF redraws its magnitudes at every forward pass (every batch), from the seeded
 /// generator: the same seed gives the same draws, consecutive batches different ones.

@@ -2,19 +2,16 @@
 //! which then gives identical gradients; brSF on a convolution redraws magnitudes but keeps
 //! the weight's signs.
 
+mod common;
+
+use common::{B, values};
+
 use bio_rules::{Fans, LearningRule, RuleConv2d, RuleConv2dConfig, RuleHub};
-use burn::backend::{Autodiff, Flex};
 use burn::module::Module;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
-
-type B = Autodiff<Flex>;
-
-fn values<Bk: Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
-    t.into_data().to_vec::<f32>().expect("float data")
-}
 
 /// The rules that keep a tensor drawn once: FA, frSF and DFA.
 const STORED: [LearningRule; 3] = [LearningRule::Fa, LearningRule::Frsf, LearningRule::Dfa];
