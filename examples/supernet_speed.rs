@@ -38,6 +38,16 @@ struct Args {
     /// Timed passes.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
+    /// Rules of the supernet's candidates.
+    #[arg(long, value_delimiter = ',', default_value = "fa,usf,brsf,frsf")]
+    rules: Vec<LearningRule>,
+    /// Rules to time the final network with, every convolution on the rule.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "bp,fa,usf,brsf,frsf,dfa,hebbian"
+    )]
+    network_rules: Vec<LearningRule>,
 }
 
 /// Mean seconds of (forward, forward + backward) over `repeat` passes after a warm-up.
@@ -70,6 +80,7 @@ fn main() -> Result<()> {
     let supernet = SupernetConfig::new()
         .with_channels(args.channels)
         .with_layers(args.cells)
+        .with_rules(args.rules.clone())
         .init::<B>(&device)
         .context("supernet")?;
     let times = time_passes(args.repeat, |backward| {
@@ -78,12 +89,15 @@ fn main() -> Result<()> {
             let _ = loss.backward();
         }
     });
+    let rules: Vec<&str> = args.rules.iter().map(|r| r.name()).collect();
     let name = format!(
-        "supernet C={} cells={} (FA,uSF,brSF,frSF)",
-        args.channels, args.cells
+        "supernet C={} cells={} ({})",
+        args.channels,
+        args.cells,
+        rules.join(",")
     );
     report(&name, args.batch_size, times);
-    for rule in [LearningRule::Bp, LearningRule::Usf, LearningRule::Frsf] {
+    for &rule in &args.network_rules {
         let net = NetworkConfig::new(known::darts_v2().with_rule(rule))
             .with_channels(16)
             .with_layers(8)

@@ -126,6 +126,22 @@ impl AlignmentProbe {
         (out, PassRecord { layers })
     }
 
+    /// One probe in one call: runs `pass` (forward, loss, backward on one batch) in
+    /// back-propagation mode, undoes the running-statistics updates of that pass, runs it
+    /// again with the rules, and returns the second pass's result (the ordinary training
+    /// gradients) with every layer's alignment.
+    pub fn measure<B: AutodiffBackend, M: Module<B>, R>(
+        &self,
+        model: &M,
+        mut pass: impl FnMut() -> R,
+    ) -> (R, Vec<LayerAlignment>) {
+        let snapshot = BufferSnapshot::of(model);
+        let (_, backprop) = self.backprop_pass(&mut pass);
+        let _ = snapshot.restore(model.clone());
+        let (out, rules) = self.rule_pass(pass);
+        (out, Self::compare::<B, M>(model, &backprop, &rules))
+    }
+
     /// The alignment of every layer that recorded in `rules`, named by its path in
     /// `model`, in the model's order.
     pub fn compare<B: AutodiffBackend, M: Module<B>>(

@@ -1,6 +1,6 @@
 //! First-order DARTS over the rule-augmented supernet.
 
-use bio_rules::{AlignmentProbe, BufferSnapshot, RuleBackend};
+use bio_rules::{AlignmentProbe, RuleBackend};
 use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -404,19 +404,11 @@ where
         step: usize,
     ) -> Result<((f32, usize, B::Gradients), AlignmentSample)> {
         let probe = AlignmentProbe::new(self.model.hub);
-        let snapshot = BufferSnapshot::of(&self.model);
-        let (truth, backprop) = probe.backprop_pass(|| {
-            let (loss, _, _) = self.loss_of(batch.clone(), "weight", epoch, step)?;
-            Ok::<_, NasError>(loss.backward())
-        });
-        truth?;
-        self.model = snapshot.restore(self.model.clone());
-        let (out, rules) = probe.rule_pass(|| {
-            let (loss, value, correct) = self.loss_of(batch, "weight", epoch, step)?;
+        let (out, layers) = probe.measure::<B, _, _>(&self.model, || {
+            let (loss, value, correct) = self.loss_of(batch.clone(), "weight", epoch, step)?;
             Ok::<_, NasError>((value, correct, loss.backward()))
         });
         let out = out?;
-        let layers = AlignmentProbe::compare::<B, _>(&self.model, &backprop, &rules);
         let sample = AlignmentSample {
             epoch,
             step: self.global_step,
