@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use bionas::backend::{Autodiff, Selected};
 use bionas::bio_rules::{AlignmentProbe, LayerAlignment, LearningRule};
 use bionas::datasets::{Augmentation, Cifar10, CifarBatcher, CifarItem, Normalization, Split};
-use bionas::nas::{AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RunDir};
+use bionas::nas::{AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RULE_CSV_HEADER, RunDir};
 use bionas::search_space::genotype::known;
 use bionas::search_space::{Network, NetworkConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -212,20 +212,10 @@ fn print_means(rule: LearningRule, step: usize, loss: f32, sample: &AlignmentSam
 }
 
 fn write_rule_means(run: &RunDir, log: &AlignmentLog) -> Result<()> {
-    let mut text = String::from("rule,step,layers,gradient_angle,weight_angle,norm_ratio\n");
-    let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
-    for sample in &log.samples {
-        for s in sample.by_rule() {
-            text.push_str(&format!(
-                "{},{},{},{},{},{}\n",
-                s.rule,
-                sample.step,
-                s.layers,
-                f(s.gradient_angle),
-                f(s.weight_angle),
-                f(s.norm_ratio)
-            ));
-        }
+    let mut text = format!("{RULE_CSV_HEADER}\n");
+    for row in log.samples.iter().flat_map(AlignmentSample::rule_rows) {
+        text.push_str(&row);
+        text.push('\n');
     }
     Ok(run.write_atomic("alignment_rules.csv", text.as_bytes())?)
 }

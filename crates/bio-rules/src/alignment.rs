@@ -22,8 +22,7 @@ use std::any::Any;
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use burn::tensor::Shape;
-use burn::tensor::backend::{AutodiffBackend, Backend, TensorMetadata};
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{ElementConversion, Tensor, TensorPrimitive};
 use serde::{Deserialize, Serialize};
@@ -74,8 +73,8 @@ impl PassRecord {
 /// #     hub: RuleHub, model: &M, step: impl Fn()) {
 /// let probe = AlignmentProbe::new(hub);
 /// let ((), backprop) = probe.backprop_pass(|| step()); // forward, loss, backward
-/// let ((), rules) = probe.rule_pass(|| step());
-/// for layer in AlignmentProbe::compare::<B, M>(model, &backprop, &rules) {
+/// let ((), rules) = probe.rule_pass(backprop, || step());
+/// for layer in AlignmentProbe::compare::<B, M>(model, &rules) {
 ///     println!("{} {:?}", layer.layer, layer.gradient_angle);
 /// }
 /// # }
@@ -106,20 +105,25 @@ impl AlignmentProbe {
     /// gradients of this pass are not the rules': discard them.
     pub fn backprop_pass<R>(&self, pass: impl FnOnce() -> R) -> (R, PassRecord) {
         self.hub.set_backprop(true);
-        self.record(pass)
+        self.record(HashMap::new(), pass)
     }
 
-    /// Runs `pass` with the layers' own rules, recording their input gradients and the
-    /// angle between each weight and its feedback. The gradients of this pass are the
-    /// ordinary training gradients, so `pass` can be a real training step.
-    pub fn rule_pass<R>(&self, pass: impl FnOnce() -> R) -> (R, PassRecord) {
+    /// Runs `pass` with the layers' own rules, comparing each layer's input gradient with
+    /// its gradient in `backprop` as it goes (only three numbers per layer are kept), and
+    /// recording the angle between each weight and its feedback. The gradients of this
+    /// pass are the ordinary training gradients, so `pass` can be a real training step.
+    pub fn rule_pass<R>(&self, backprop: PassRecord, pass: impl FnOnce() -> R) -> (R, PassRecord) {
         self.hub.set_backprop(false);
-        self.record(pass)
+        self.record(backprop.layers, pass)
     }
 
-    fn record<R>(&self, pass: impl FnOnce() -> R) -> (R, PassRecord) {
+    fn record<R>(
+        &self,
+        reference: HashMap<ParamId, LayerRecord>,
+        pass: impl FnOnce() -> R,
+    ) -> (R, PassRecord) {
         let guard = PassGuard(self.hub);
-        self.hub.start_recording();
+        self.hub.start_recording(reference);
         let out = pass();
         let layers = self.hub.take_recording();
         drop(guard);
@@ -138,28 +142,26 @@ impl AlignmentProbe {
         let snapshot = BufferSnapshot::of(model);
         let (_, backprop) = self.backprop_pass(&mut pass);
         let _ = snapshot.restore(model.clone());
-        let (out, rules) = self.rule_pass(pass);
-        (out, Self::compare::<B, M>(model, &backprop, &rules))
+        let (out, rules) = self.rule_pass(backprop, pass);
+        (out, Self::compare::<B, M>(model, &rules))
     }
 
-    /// The alignment of every layer that recorded in `rules`, named by its path in
-    /// `model`, in the model's order.
+    /// The alignment of every layer that recorded in `rules` (a [`rule_pass`]), named by
+    /// its path in `model`, in the model's order.
+    ///
+    /// [`rule_pass`]: Self::rule_pass
     pub fn compare<B: AutodiffBackend, M: Module<B>>(
         model: &M,
-        backprop: &PassRecord,
         rules: &PassRecord,
     ) -> Vec<LayerAlignment> {
         layer_paths::<B, M>(model)
             .into_iter()
             .filter_map(|(id, layer)| {
                 let record = rules.layers.get(&id)?;
-                let truth = backprop.layers.get(&id);
                 Some(LayerAlignment {
                     layer,
                     rule: record.rule,
-                    gradient_angle: truth.and_then(|t| {
-                        gradient_angle::<B::InnerBackend>(&record.input_grad, &t.input_grad)
-                    }),
+                    gradient_angle: gradient_angle::<B::InnerBackend>(&record.grad_stats),
                     weight_angle: record.weight_angle,
                     norm_ratio: record.norm_ratio,
                 })
@@ -168,24 +170,14 @@ impl AlignmentProbe {
     }
 }
 
-fn flat<B: Backend>(grad: &Option<Box<dyn Any + Send>>) -> Option<Tensor<B, 1>> {
-    let tensor = grad.as_ref()?.downcast_ref::<FloatTensor<B>>()?.clone();
-    let len = tensor.shape().num_elements();
-    let flat = B::float_reshape(tensor, Shape::new([len]));
-    Some(Tensor::from_primitive(TensorPrimitive::Float(flat)))
-}
-
-fn gradient_angle<B: Backend>(
-    rule: &Option<Box<dyn Any + Send>>,
-    truth: &Option<Box<dyn Any + Send>>,
-) -> Option<f64> {
-    let (a, b) = (flat::<B>(rule)?, flat::<B>(truth)?);
-    if a.dims() != b.dims() {
-        return None;
-    }
-    let dot = (a.clone() * b.clone()).sum().into_scalar().elem::<f64>();
-    let norm = |t: Tensor<B, 1>| t.powi_scalar(2).sum().sqrt().into_scalar().elem::<f64>();
-    angle_degrees(dot, norm(a), norm(b))
+/// The angle from the `[⟨a, b⟩, ‖a‖², ‖b‖²]` a rule pass recorded.
+fn gradient_angle<B: Backend>(stats: &Option<Box<dyn Any + Send>>) -> Option<f64> {
+    let stats = stats.as_ref()?.downcast_ref::<[FloatTensor<B>; 3]>()?;
+    let [dot, aa, bb] = stats
+        .clone()
+        .map(|t| Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(t)))
+        .map(|t| t.into_scalar().elem::<f64>());
+    angle_degrees(dot, aa.sqrt(), bb.sqrt())
 }
 
 /// The path of every weight in the model, in visiting order, without the final `.weight`.

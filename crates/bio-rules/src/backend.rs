@@ -39,6 +39,8 @@ pub enum InputGrad<T> {
         projection: T,
         /// Where the output error is read.
         hub: RuleHub,
+        /// The number of the forward pass (through the hub's tap) whose error to read.
+        pass: u64,
     },
     /// Nothing: the input gets a zero gradient (a Hebbian layer).
     Zero,
@@ -93,9 +95,14 @@ impl<T> RuleGrad<T> {
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> RuleGrad<U> {
         let input = match self.input {
             InputGrad::Feedback(t) => InputGrad::Feedback(f(t)),
-            InputGrad::Direct { projection, hub } => InputGrad::Direct {
+            InputGrad::Direct {
+                projection,
+                hub,
+                pass,
+            } => InputGrad::Direct {
                 projection: f(projection),
                 hub,
+                pass,
             },
             InputGrad::Zero => InputGrad::Zero,
         };
@@ -199,9 +206,11 @@ impl<B: Backend> Backward<B, 2> for RuleConv2dBackward {
         if let Some(node) = node_x {
             let dx = match rule.input.clone() {
                 InputGrad::Feedback(b) => conv_x_backward::<B>(&x, b, grad.clone(), &options),
-                InputGrad::Direct { projection, hub } => {
-                    direct::conv_input::<B>(&x, projection, hub.error::<B>(), &grad, &options)
-                }
+                InputGrad::Direct {
+                    projection,
+                    hub,
+                    pass,
+                } => direct::conv_input::<B>(&x, projection, hub.error::<B>(pass), &grad, &options),
                 InputGrad::Zero => zeros_like::<B>(&x),
             };
             grads.register::<B>(node.id, finish_input::<B>(dx, &rule));
@@ -224,12 +233,35 @@ fn finish_input<B: Backend>(dx: FloatTensor<B>, rule: &RuleGrad<FloatTensor<B>>)
         dx
     };
     if let Some(probe) = rule.probe {
-        let recorded = dx.clone();
-        probe.hub.record(probe.key, probe.rule, |r| {
-            r.input_grad = Some(Box::new(recorded));
-        });
+        probe
+            .hub
+            .record(probe.key, probe.rule, |record, reference| {
+                let truth = reference
+                    .and_then(|r| r.input_grad.as_ref())
+                    .and_then(|t| t.downcast_ref::<FloatTensor<B>>());
+                match truth {
+                    // The rule pass keeps three numbers, not the tensor.
+                    Some(truth) => {
+                        let stats = gradient_stats::<B>(dx.clone(), truth.clone());
+                        record.grad_stats = Some(Box::new(stats));
+                    }
+                    None => record.input_grad = Some(Box::new(dx.clone())),
+                }
+            });
     }
     dx
+}
+
+/// `[⟨a, b⟩, ‖a‖², ‖b‖²]` as one-element tensors (no device synchronisation).
+fn gradient_stats<B: Backend>(a: FloatTensor<B>, b: FloatTensor<B>) -> [FloatTensor<B>; 3] {
+    if a.shape() != b.shape() {
+        let nan = B::float_mul_scalar(B::float_sum(a.clone()), f32::NAN.into());
+        return [nan.clone(), nan.clone(), nan];
+    }
+    let dot = B::float_sum(B::float_mul(a.clone(), b.clone()));
+    let aa = B::float_sum(B::float_mul(a.clone(), a));
+    let bb = B::float_sum(B::float_mul(b.clone(), b));
+    [dot, aa, bb]
 }
 
 fn zeros_like<B: Backend>(x: &FloatTensor<B>) -> FloatTensor<B> {
@@ -337,9 +369,11 @@ impl<B: Backend> Backward<B, 2> for RuleMatmulBackward {
         if let Some(node) = node_x {
             let dx = match rule.input.clone() {
                 InputGrad::Feedback(b) => B::float_matmul(grad.clone(), B::float_transpose(b)),
-                InputGrad::Direct { projection, hub } => {
-                    direct::linear_input::<B>(projection, hub.error::<B>(), &grad)
-                }
+                InputGrad::Direct {
+                    projection,
+                    hub,
+                    pass,
+                } => direct::linear_input::<B>(projection, hub.error::<B>(pass), &grad),
                 InputGrad::Zero => zeros_like::<B>(&x),
             };
             grads.register::<B>(node.id, finish_input::<B>(dx, &rule));
@@ -358,7 +392,8 @@ impl<B: Backend> Backward<B, 2> for RuleMatmulBackward {
 struct ErrorTapBackward;
 
 impl<B: Backend> Backward<B, 1> for ErrorTapBackward {
-    type State = RuleHub;
+    // The hub and the number of the forward pass.
+    type State = (RuleHub, u64);
 
     fn backward(
         self,
@@ -368,7 +403,8 @@ impl<B: Backend> Backward<B, 1> for ErrorTapBackward {
     ) {
         let [parent] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        ops.state.store_error::<B>(grad.clone());
+        let (hub, pass) = ops.state;
+        hub.store_error::<B>(pass, grad.clone());
         if let Some(node) = parent {
             grads.register::<B>(node.id, grad);
         }
@@ -421,12 +457,13 @@ impl<B: Backend, C: CheckpointStrategy> RuleBackend for Autodiff<B, C> {
     }
 
     fn error_tap(logits: FloatTensor<Self>, hub: RuleHub) -> FloatTensor<Self> {
+        let pass = hub.begin_pass();
         let prep = ErrorTapBackward
             .prepare::<C>([logits.node.clone()])
             .compute_bound()
             .stateful();
         match prep {
-            OpsKind::Tracked(prep) => prep.finish(hub, logits.primitive),
+            OpsKind::Tracked(prep) => prep.finish((hub, pass), logits.primitive),
             OpsKind::UnTracked(prep) => prep.finish(logits.primitive),
         }
     }

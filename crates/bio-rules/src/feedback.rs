@@ -54,7 +54,8 @@ impl<B: Backend, const D: usize> Feedback<B, D> {
     ) -> Self {
         assert!(
             rule != LearningRule::Dfa,
-            "DFA feedback is built by Feedback::direct, with the network's hub"
+            "a DFA layer needs its network's hub: build it with init_with_hub (or \
+             Feedback::direct)"
         );
         let bound = init.bound(fans);
         let fixed = match rule {
@@ -190,12 +191,14 @@ impl<B: Backend, const D: usize> Feedback<B, D> {
 
     fn direct_input(&self) -> InputGrad<Tensor<B, D>> {
         // `direct` always sets the hub; `from_fixed` needs `with_hub`, as documented.
-        let hub = self
-            .hub
-            .expect("a DFA layer needs its network's hub: build it with Feedback::direct");
+        let hub = self.hub.expect(
+            "a DFA layer needs its network's hub: build it with init_with_hub, or give \
+             Feedback::from_fixed's result one with with_hub",
+        );
         InputGrad::Direct {
             projection: self.stored().detach(),
             hub,
+            pass: hub.upcoming_pass(),
         }
     }
 
@@ -276,7 +279,7 @@ fn record_weight_alignment<B: Backend, const D: usize>(
         .elem::<f64>();
     let w_norm = norm(&w).into_scalar().elem::<f64>();
     let b_norm = norm(feedback).into_scalar().elem::<f64>();
-    probe.hub.record(probe.key, probe.rule, |r| {
+    probe.hub.record(probe.key, probe.rule, |r, _| {
         r.weight_angle = angle_degrees(dot, w_norm, b_norm);
         r.norm_ratio = (w_norm > 0.0).then(|| b_norm / w_norm);
     });

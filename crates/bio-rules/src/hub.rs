@@ -4,9 +4,12 @@
 //!
 //! - **DFA's output error.** A direct-feedback-alignment layer sends `e = ∂L/∂logits`
 //!   straight to its input. The network passes its logits through [`RuleHub::tap`], whose
-//!   backward step stores `e` in the hub; Burn's backward pass runs nodes from the newest
-//!   to the oldest, so the tap (downstream of every layer) stores `e` before any DFA layer
-//!   reads it.
+//!   backward step stores `e` in the hub. Burn runs backward steps by their depth in the
+//!   graph, deepest first; the tap lies downstream of every layer that produced the logits,
+//!   so it stores `e` before any of those layers reads it. Each forward pass through the
+//!   tap is numbered, and a DFA layer reads the error of the pass it took part in: two
+//!   forward passes before one backward pass each get their own error, and a forward pass
+//!   that skipped the tap finds none (a clear panic, not a stale error).
 //! - **The alignment probe.** While a probe records (see [`alignment`](crate::alignment)),
 //!   layers record the input gradient they send and how their feedback compares with their
 //!   weight; in back-propagation mode they send the true gradient instead of the rule's.
@@ -19,13 +22,14 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
+use crate::{LearningRule, RuleBackend};
 use burn::module::ParamId;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
-use serde::{Deserialize, Serialize};
 
-use crate::{LearningRule, RuleBackend};
+/// Output errors kept per hub (the latest passes); older ones are dropped.
+const KEPT_ERRORS: usize = 4;
 
 /// The handle that links the rule layers of one network to its output (for DFA) and to
 /// the alignment probe.
@@ -36,7 +40,7 @@ use crate::{LearningRule, RuleBackend};
 /// assert_eq!(hub.classes(), 10);
 /// assert_ne!(hub, RuleHub::new(10)); // every hub is distinct
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RuleHub {
     id: u64,
     classes: usize,
@@ -46,19 +50,34 @@ pub struct RuleHub {
 #[derive(Debug)]
 pub(crate) struct LayerRecord {
     pub rule: LearningRule,
-    /// The input gradient the layer sent, as a tensor of the inner backend.
+    /// The input gradient the layer sent, as a tensor of the inner backend (the
+    /// back-propagation pass).
     pub input_grad: Option<Box<dyn Any + Send>>,
+    /// `[⟨a, b⟩, ‖a‖², ‖b‖²]` of the rule's input gradient `a` and back-propagation's `b`,
+    /// as one-element tensors of the inner backend (the rule pass).
+    pub grad_stats: Option<Box<dyn Any + Send>>,
     /// Angle between `W` and `B` in degrees, for weight-shaped feedback.
     pub weight_angle: Option<f64>,
     /// `‖B‖ / ‖W‖`, for weight-shaped feedback.
     pub norm_ratio: Option<f64>,
 }
 
+/// What a probe pass records, and what it compares with.
+#[derive(Debug, Default)]
+pub(crate) struct Recording {
+    pub layers: HashMap<ParamId, LayerRecord>,
+    /// The back-propagation pass, during the rule pass.
+    pub reference: HashMap<ParamId, LayerRecord>,
+}
+
 #[derive(Default)]
 struct HubState {
-    error: Option<Box<dyn Any + Send>>,
+    /// Forward passes through the tap so far.
+    passes: u64,
+    /// Output errors of the latest passes, by pass number.
+    errors: Vec<(u64, Box<dyn Any + Send>)>,
     backprop: bool,
-    recording: Option<HashMap<ParamId, LayerRecord>>,
+    recording: Option<Recording>,
 }
 
 fn table() -> MutexGuard<'static, HashMap<u64, HubState>> {
@@ -98,34 +117,57 @@ impl RuleHub {
     /// The output error stored by the last backward pass through [`tap`](Self::tap), on
     /// the backend the backward pass ran on (the inner backend of `Autodiff`).
     pub fn last_error<B: Backend>(self) -> Option<Tensor<B, 2>> {
-        self.stored_error::<B>()
+        let error = self.read(|s| {
+            let (_, e) = s.errors.iter().max_by_key(|(pass, _)| *pass)?;
+            e.downcast_ref::<FloatTensor<B>>().cloned()
+        });
+        error
+            .flatten()
             .map(|t| Tensor::from_primitive(TensorPrimitive::Float(t)))
     }
 
-    fn stored_error<B: Backend>(self) -> Option<FloatTensor<B>> {
-        self.read(|s| {
-            s.error
-                .as_ref()
-                .and_then(|e| e.downcast_ref::<FloatTensor<B>>())
-                .cloned()
+    /// The number the next forward pass through the tap will get (what a DFA layer in
+    /// the current forward pass waits for).
+    pub(crate) fn upcoming_pass(self) -> u64 {
+        self.read(|s| s.passes).unwrap_or(0) + 1
+    }
+
+    /// Numbers a forward pass through the tap.
+    pub(crate) fn begin_pass(self) -> u64 {
+        self.with_state(|s| {
+            s.passes += 1;
+            s.passes
         })
-        .flatten()
     }
 
-    pub(crate) fn store_error<B: Backend>(self, error: FloatTensor<B>) {
-        self.with_state(|s| s.error = Some(Box::new(error)));
+    pub(crate) fn store_error<B: Backend>(self, pass: u64, error: FloatTensor<B>) {
+        self.with_state(|s| {
+            s.errors.retain(|(p, _)| *p != pass);
+            s.errors.push((pass, Box::new(error)));
+            if s.errors.len() > KEPT_ERRORS {
+                s.errors.sort_by_key(|(p, _)| *p);
+                s.errors.remove(0);
+            }
+        });
     }
 
-    /// The output error for a DFA layer's backward step.
+    /// The output error of forward pass `pass`, for a DFA layer's backward step.
     ///
     /// # Panics
-    /// When no error was stored: the network's logits did not go through [`Self::tap`].
-    /// That is a wiring bug in the model's code, not bad input.
-    pub(crate) fn error<B: Backend>(self) -> FloatTensor<B> {
-        self.stored_error::<B>().expect(
-            "a DFA layer found no output error: pass the network's logits through \
-             RuleHub::tap (with the hub the layer was built with) before the loss",
-        )
+    /// When that pass stored no error: the network's logits did not go through
+    /// [`Self::tap`]. That is a wiring bug in the model's code, not bad input.
+    pub(crate) fn error<B: Backend>(self, pass: u64) -> FloatTensor<B> {
+        let error = self.read(|s| {
+            let (_, e) = s.errors.iter().find(|(p, _)| *p == pass)?;
+            e.downcast_ref::<FloatTensor<B>>().cloned()
+        });
+        error.flatten().unwrap_or_else(|| {
+            panic!(
+                "a DFA layer found no output error for its forward pass: pass the network's \
+                 logits through RuleHub::tap (with the hub the layer was built with) in the \
+                 same forward pass, before the loss"
+            )
+        })
     }
 
     /// Whether layers send back-propagation's input gradient instead of their rule's.
@@ -137,29 +179,45 @@ impl RuleHub {
         self.with_state(|s| s.backprop = on);
     }
 
-    pub(crate) fn is_recording(self) -> bool {
+    /// Whether an alignment probe is recording this hub's layers.
+    pub fn is_recording(self) -> bool {
         self.read(|s| s.recording.is_some()).unwrap_or(false)
     }
 
-    pub(crate) fn start_recording(self) {
-        self.with_state(|s| s.recording = Some(HashMap::new()));
+    /// Starts recording; `reference` is the back-propagation pass to compare with.
+    pub(crate) fn start_recording(self, reference: HashMap<ParamId, LayerRecord>) {
+        self.with_state(|s| {
+            s.recording = Some(Recording {
+                layers: HashMap::new(),
+                reference,
+            })
+        });
     }
 
     pub(crate) fn take_recording(self) -> HashMap<ParamId, LayerRecord> {
-        self.with_state(|s| s.recording.take()).unwrap_or_default()
+        self.with_state(|s| s.recording.take())
+            .map(|r| r.layers)
+            .unwrap_or_default()
     }
 
-    /// Adds to the record of layer `key`, creating it, while a recording is on.
-    pub(crate) fn record(self, key: ParamId, rule: LearningRule, f: impl FnOnce(&mut LayerRecord)) {
+    /// Adds to the record of layer `key`, creating it, while a recording is on; `f` also
+    /// sees the layer's record in the reference pass, if any.
+    pub(crate) fn record(
+        self,
+        key: ParamId,
+        rule: LearningRule,
+        f: impl FnOnce(&mut LayerRecord, Option<&LayerRecord>),
+    ) {
         self.with_state(|s| {
             if let Some(recording) = s.recording.as_mut() {
-                let entry = recording.entry(key).or_insert_with(|| LayerRecord {
+                let entry = recording.layers.entry(key).or_insert_with(|| LayerRecord {
                     rule,
                     input_grad: None,
+                    grad_stats: None,
                     weight_angle: None,
                     norm_ratio: None,
                 });
-                f(entry);
+                f(entry, recording.reference.get(&key));
             }
         });
     }

@@ -51,7 +51,9 @@ impl Fans {
         1.0 / (self.fan_in as f64).sqrt()
     }
 
-    /// The uniform sign-symmetry scale `s = sqrt(2 / (fan_in + fan_out))`.
+    /// The uniform sign-symmetry scale under Xavier initialisation,
+    /// `s = sqrt(2 / (fan_in + fan_out))`. Layers take the scale of their feedback
+    /// initialisation, [`Init::usf_scale`].
     pub fn usf_scale(self) -> f64 {
         (2.0 / (self.fan_in + self.fan_out) as f64).sqrt()
     }

@@ -22,7 +22,7 @@ pub enum LearningRule {
     /// Fixed-random-magnitude sign-symmetry: `|B0| ∘ sign(W)`, `|B0|` drawn once.
     Frsf,
     /// Direct feedback alignment: the network's output error `e = ∂L/∂logits` reaches the
-    /// layer's input through a fixed random projection, `δx = e · B` (see
+    /// layer's input through a fixed random projection, `δx = e · P` (see
     /// [`RuleHub`](crate::RuleHub)).
     Dfa,
     /// A local, gradient-free Hebbian update (Oja's rule on normalised input patches);

@@ -58,9 +58,10 @@ fn probe_measures_gradient_and_weight_angles() {
     };
     let probe = AlignmentProbe::new(hub);
     let (_, backprop) = probe.backprop_pass(step);
-    let (_, rules) = probe.rule_pass(step);
+    assert!(!hub.is_backprop() && !hub.is_recording());
+    let (_, rules) = probe.rule_pass(backprop, step);
     assert_eq!(rules.len(), 2);
-    let layers = AlignmentProbe::compare::<B, _>(&model, &backprop, &rules);
+    let layers = AlignmentProbe::compare::<B, _>(&model, &rules);
     let names: Vec<&str> = layers.iter().map(|l| l.layer.as_str()).collect();
     assert_eq!(names, ["hidden", "out"]);
 
@@ -86,10 +87,22 @@ fn probe_measures_gradient_and_weight_angles() {
     assert!((out.norm_ratio.expect("ratio") - 1.0).abs() < 1e-6);
 
     // After the probe the hub is back to the rules and records nothing.
-    assert!(!hub.is_backprop());
-    let grads = step();
-    let x_free = tensor(&[1.0, 1.0], [1, 2]);
-    let _ = (model.hidden.forward(x_free), grads);
+    assert!(!hub.is_backprop() && !hub.is_recording());
+}
+
+/// A pass that panics leaves the hub in its normal state.
+#[test]
+fn a_panicking_pass_leaves_the_hub_as_it_was() {
+    let hub = RuleHub::new(2);
+    let probe = AlignmentProbe::new(hub);
+    let caught = std::panic::catch_unwind(|| {
+        probe.backprop_pass(|| {
+            assert!(hub.is_backprop() && hub.is_recording());
+            panic!("a failing step")
+        })
+    });
+    assert!(caught.is_err());
+    assert!(!hub.is_backprop() && !hub.is_recording());
 }
 
 #[derive(Module, Debug)]
@@ -118,11 +131,8 @@ fn weight_angles_at_initialisation_match_the_theory() {
         };
         let x = Tensor::<B, 2>::ones([2, 256], &Default::default());
         let probe = AlignmentProbe::new(hub);
-        let (_, backprop) =
-            probe.backprop_pass(|| hub.tap(model.layer.forward(x.clone())).sum().backward());
-        let (_, rules) =
-            probe.rule_pass(|| hub.tap(model.layer.forward(x.clone())).sum().backward());
-        let layers = AlignmentProbe::compare::<B, _>(&model, &backprop, &rules);
+        let step = || hub.tap(model.layer.forward(x.clone())).sum().backward();
+        let (_, layers) = probe.measure::<B, _, _>(&model, step);
         let got = layers[0].weight_angle.expect("weight angle");
         assert!((got - angle).abs() < 1.5, "{rule}: {got} vs {angle}");
     }

@@ -195,7 +195,7 @@ fn constrained_weights_are_rescaled_to_their_initial_norm() {
 }
 
 #[test]
-fn constrain_option_keeps_the_initial_norm_through_training_steps() {
+fn constrain_option_rescales_a_grown_weight() {
     let layer = RuleConv2dConfig::new([2, 3], [3, 3])
         .with_rule(LearningRule::Usf)
         .with_constrain_weights(true)
@@ -301,6 +301,40 @@ fn dfa_conv_projects_the_error_over_every_pixel() {
     assert_close(&dx, &values(x_ref.grad(&g).expect("dx ref")), 1e-4);
 }
 
+/// Two forward passes before one backward pass: each DFA layer reads the error of its own
+/// pass. x = [1, 0] or [0, 1] through a 2→2 DFA layer with P = [[1, 2], [3, 4]] and the
+/// identity as weight; losses <logits, u> with u = [1, 0] and [0, 1]: dx = u·P.
+#[test]
+fn dfa_reads_the_error_of_its_own_forward_pass() {
+    let hub = RuleHub::new(2);
+    let layer = linear_with(
+        &[1.0, 0.0, 0.0, 1.0],
+        [2, 2],
+        dfa_feedback(hub, &[1.0, 2.0, 3.0, 4.0], [2, 2]),
+    );
+    let x1 = tensor(&[1.0, 0.0], [1, 2]).require_grad();
+    let x2 = tensor(&[0.0, 1.0], [1, 2]).require_grad();
+    let first = hub.tap(layer.forward(x1.clone())) * tensor(&[1.0, 0.0], [1, 2]);
+    let second = hub.tap(layer.forward(x2.clone())) * tensor(&[0.0, 1.0], [1, 2]);
+    let grads = (first.sum() + second.sum()).backward();
+    assert_close(&values(x1.grad(&grads).expect("dx1")), &[1.0, 2.0], 1e-6);
+    assert_close(&values(x2.grad(&grads).expect("dx2")), &[3.0, 4.0], 1e-6);
+}
+
+/// A forward pass that skips the tap finds no error, even though an earlier pass left one.
+#[test]
+#[should_panic(expected = "no output error for its forward pass")]
+fn dfa_never_reads_a_stale_error() {
+    let hub = RuleHub::new(2);
+    let layer = RuleLinearConfig::new(2, 2)
+        .with_rule(LearningRule::Dfa)
+        .init_with_hub::<B>(hub, &device());
+    let x = tensor(&[1.0, 2.0], [1, 2]).require_grad();
+    let _ = hub.tap(layer.forward(x.clone())).sum().backward();
+    assert!(hub.last_error::<Flex>().is_some());
+    let _ = layer.forward(x).sum().backward();
+}
+
 #[test]
 #[should_panic(expected = "RuleHub::tap")]
 fn dfa_without_the_tap_says_how_to_wire_it() {
@@ -345,65 +379,74 @@ fn hebbian_update_of_a_single_patch() {
     assert_close(&values(x.grad(&grads).expect("dx")), &[0.0; 4], 0.0);
 }
 
-/// The update against patches gathered by explicit loops, on a layer whose axes are all
-/// different (2 groups, 4 inputs, 6 outputs, a 2×3 kernel, stride 2, padding 1): any
-/// mix-up of axes changes the result.
-#[test]
-fn hebbian_update_matches_explicit_patches() {
-    let (n, c_in, h, w) = (2, 4, 5, 6);
-    let (c_out, groups, kh, kw) = (6, 2, 2, 3);
-    let x = Tensor::<Flex, 4>::random(
-        [n, c_in, h, w],
-        Distribution::Normal(0.0, 1.0),
-        &Default::default(),
-    );
-    let wt = Tensor::<Flex, 4>::random(
-        [c_out, c_in / groups, kh, kw],
-        Distribution::Normal(0.0, 0.5),
-        &Default::default(),
-    );
-    let options = ConvOptions::new([2, 2], [1, 1], [1, 1], groups);
-    let got = values(hebbian::conv_update(x.clone(), wt.clone(), options));
-
-    let xs = values(x);
-    let ws = values(wt);
-    let (ho, wo) = ((h + 2 - kh) / 2 + 1, (w + 2 - kw) / 2 + 1);
-    let per_group = c_in / groups;
+/// The update of a layer computed by explicit loops over its patches.
+fn explicit_hebbian(
+    x: &Tensor<Flex, 4>,
+    w: &Tensor<Flex, 4>,
+    stride: usize,
+    padding: usize,
+    groups: usize,
+) -> Vec<f32> {
+    let [n, c_in, h, wd] = x.dims();
+    let [c_out, per_group, kh, kw] = w.dims();
+    let (xs, ws) = (values(x.clone()), values(w.clone()));
+    let ho = (h + 2 * padding - kh) / stride + 1;
+    let wo = (wd + 2 * padding - kw) / stride + 1;
     let filter = per_group * kh * kw;
     let mut want = vec![0f64; c_out * filter];
     for o in 0..c_out {
         let group = o / (c_out / groups);
-        let wo_ = &ws[o * filter..(o + 1) * filter];
-        for s in 0..n {
-            for i in 0..ho {
-                for j in 0..wo {
-                    // The patch, in the order of W[o]: channel, row, column.
-                    let mut patch = vec![0f64; filter];
-                    for c in 0..per_group {
-                        for a in 0..kh {
-                            for b in 0..kw {
-                                let (r, q) = ((i * 2 + a) as isize - 1, (j * 2 + b) as isize - 1);
-                                if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < w {
-                                    let ch = group * per_group + c;
-                                    let idx = ((s * c_in + ch) * h + r as usize) * w + q as usize;
-                                    patch[(c * kh + a) * kw + b] = xs[idx] as f64;
-                                }
-                            }
-                        }
-                    }
-                    let norm = patch.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-6);
-                    let unit: Vec<f64> = patch.iter().map(|v| v / norm).collect();
-                    let u: f64 = unit.iter().zip(wo_).map(|(a, b)| a * *b as f64).sum();
-                    for k in 0..filter {
-                        want[o * filter + k] += u * (unit[k] - u * wo_[k] as f64);
-                    }
+        let w_o = &ws[o * filter..(o + 1) * filter];
+        for (s, i, j) in
+            (0..n).flat_map(|s| (0..ho).flat_map(move |i| (0..wo).map(move |j| (s, i, j))))
+        {
+            // The patch, in the order of W[o]: channel, row, column.
+            let mut patch = vec![0f64; filter];
+            for (c, a, b) in (0..per_group)
+                .flat_map(|c| (0..kh).flat_map(move |a| (0..kw).map(move |b| (c, a, b))))
+            {
+                let r = (i * stride + a) as isize - padding as isize;
+                let q = (j * stride + b) as isize - padding as isize;
+                if r >= 0 && q >= 0 && (r as usize) < h && (q as usize) < wd {
+                    let ch = group * per_group + c;
+                    let idx = ((s * c_in + ch) * h + r as usize) * wd + q as usize;
+                    patch[(c * kh + a) * kw + b] = xs[idx] as f64;
                 }
+            }
+            let norm = patch.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-6);
+            let unit: Vec<f64> = patch.iter().map(|v| v / norm).collect();
+            let u: f64 = unit.iter().zip(w_o).map(|(a, b)| a * *b as f64).sum();
+            for k in 0..filter {
+                want[o * filter + k] += u * (unit[k] - u * w_o[k] as f64);
             }
         }
     }
     let m = (n * ho * wo) as f64;
-    let want: Vec<f32> = want.iter().map(|v| (v / m) as f32).collect();
-    assert_close(&got, &want, 1e-4);
+    want.iter().map(|v| (v / m) as f32).collect()
+}
+
+/// The update against patches gathered by explicit loops, on layers whose axes all differ
+/// (2 groups, 4 inputs, 6 outputs, a 2×3 kernel, stride 2, padding 1: any mix-up of axes
+/// changes the result), and on the pointwise and depthwise layers that take the fast
+/// weight-gradient paths.
+#[test]
+fn hebbian_update_matches_explicit_patches() {
+    // (input shape, weight shape, stride, padding, groups)
+    let cases = [
+        ([2, 4, 5, 6], [6, 2, 2, 3], 2, 1, 2),
+        ([2, 3, 4, 5], [5, 3, 1, 1], 1, 0, 1),
+        ([2, 4, 5, 5], [4, 1, 3, 3], 1, 1, 4),
+        ([2, 4, 5, 5], [4, 1, 3, 3], 2, 1, 4),
+    ];
+    let device = Default::default();
+    for (x_shape, w_shape, stride, padding, groups) in cases {
+        let x = Tensor::<Flex, 4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<Flex, 4>::random(w_shape, Distribution::Normal(0.0, 0.5), &device);
+        let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups);
+        let got = values(hebbian::conv_update(x.clone(), w.clone(), options));
+        let want = explicit_hebbian(&x, &w, stride, padding, groups);
+        assert_close(&got, &want, 1e-4);
+    }
 }
 
 /// Oja's decay bounds the filters: repeated updates on one patch turn the filter towards

@@ -47,6 +47,9 @@ pub struct AlignmentLog {
     pub samples: Vec<AlignmentSample>,
 }
 
+/// Header of the per-rule CSV rows.
+pub const RULE_CSV_HEADER: &str = "epoch,step,rule,layers,gradient_angle,weight_angle,norm_ratio";
+
 /// Header of the per-layer CSV rows.
 pub const LAYER_CSV_HEADER: &str = "epoch,step,layer,rule,gradient_angle,weight_angle,norm_ratio";
 
@@ -74,6 +77,25 @@ impl AlignmentSample {
                     field(l.gradient_angle),
                     field(l.weight_angle),
                     field(l.norm_ratio)
+                )
+            })
+            .collect()
+    }
+
+    /// One CSV row per rule (the means), in [`RULE_CSV_HEADER`]'s order.
+    pub fn rule_rows(&self) -> Vec<String> {
+        self.by_rule()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{},{},{},{},{},{},{}",
+                    self.epoch,
+                    self.step,
+                    r.rule,
+                    r.layers,
+                    field(r.gradient_angle),
+                    field(r.weight_angle),
+                    field(r.norm_ratio)
                 )
             })
             .collect()

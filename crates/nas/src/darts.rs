@@ -19,7 +19,7 @@ use rand::seq::SliceRandom;
 use search_space::{Genotype, Supernet, SupernetConfig};
 use std::time::Instant;
 
-use crate::alignment::{AlignmentLog, AlignmentSample, LAYER_CSV_HEADER};
+use crate::alignment::{AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RULE_CSV_HEADER};
 use crate::clip::clip_global_norm;
 use crate::config::cosine_lr;
 use crate::report::{EpochReport, SearchObserver, StepReport};
@@ -107,7 +107,7 @@ where
         )?;
         if config.alignment_every > 0 {
             run.write_atomic("alignment.csv", format!("{LAYER_CSV_HEADER}\n").as_bytes())?;
-            let header = "epoch,step,rule,layers,gradient_angle,weight_angle,norm_ratio\n";
+            let header = format!("{RULE_CSV_HEADER}\n");
             run.write_atomic("alignment_rules.csv", header.as_bytes())?;
         }
     }
@@ -150,18 +150,7 @@ fn record_alignment(run: &RunDir, log: &AlignmentLog, written: &mut usize) -> Re
         for row in sample.csv_rows() {
             run.append_line("alignment.csv", &row)?;
         }
-        for rule in sample.by_rule() {
-            let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_default();
-            let row = format!(
-                "{},{},{},{},{},{},{}",
-                sample.epoch,
-                sample.step,
-                rule.rule,
-                rule.layers,
-                f(rule.gradient_angle),
-                f(rule.weight_angle),
-                f(rule.norm_ratio)
-            );
+        for row in sample.rule_rows() {
             run.append_line("alignment_rules.csv", &row)?;
         }
     }

@@ -20,7 +20,9 @@ pub mod plot;
 mod report;
 mod run_dir;
 
-pub use alignment::{AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RuleSummary, rule_color};
+pub use alignment::{
+    AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RULE_CSV_HEADER, RuleSummary, rule_color,
+};
 pub use clip::clip_global_norm;
 pub use config::{ArchOptim, SearchConfig, WeightOptim, cosine_lr};
 pub use darts::{SearchData, SearchOutcome, search};

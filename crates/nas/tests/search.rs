@@ -78,7 +78,18 @@ fn alignment_probes_write_angles_and_a_picture() {
             assert!((0.0..=180.0).contains(&a), "{layer:?}");
         }
         match layer.rule {
-            LearningRule::Dfa | LearningRule::Hebbian => assert!(layer.weight_angle.is_none()),
+            LearningRule::Dfa => {
+                assert!(layer.weight_angle.is_none());
+                let angle = layer.gradient_angle.expect("a DFA layer sends an error");
+                assert!(angle > 1.0, "DFA's error is not BP's: {layer:?}");
+            }
+            LearningRule::Hebbian => {
+                assert!(layer.weight_angle.is_none());
+                assert!(
+                    layer.gradient_angle.is_none(),
+                    "a Hebbian layer sends nothing"
+                );
+            }
             LearningRule::Bp => assert!(layer.weight_angle.expect("angle") < 0.5),
             _ => assert!(layer.weight_angle.is_some(), "{layer:?}"),
         }

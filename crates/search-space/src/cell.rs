@@ -91,10 +91,18 @@ impl<B: RuleBackend> Preprocess<B> {
 }
 
 /// A softmax-weighted sum of every candidate on one edge.
+///
+/// A DFA candidate's input gradient is its projected output error, which would ignore the
+/// candidate's mixing weight `w_k`; it is scaled by `w_k`, as every other candidate's is
+/// through its output, so each candidate's error reaches the edge's input in proportion
+/// to its weight.
 #[derive(Module, Debug)]
 pub struct MixedOp<B: Backend> {
     /// One module per candidate, in the candidate set's order.
     pub ops: Vec<EdgeOp<B>>,
+    /// Which candidates learn by DFA.
+    #[module(skip)]
+    pub direct: Vec<bool>,
 }
 
 impl<B: RuleBackend> MixedOp<B> {
@@ -107,7 +115,12 @@ impl<B: RuleBackend> MixedOp<B> {
                 continue;
             }
             let w = weights.clone().narrow(0, k, 1).reshape([1, 1, 1, 1]);
-            let term = op.forward(x.clone()) * w;
+            let input = if self.direct.get(k).copied().unwrap_or(false) {
+                scale_gradient(x.clone(), w.clone())
+            } else {
+                x.clone()
+            };
+            let term = op.forward(input) * w;
             sum = Some(match sum {
                 Some(s) => s + term,
                 None => term,
@@ -115,6 +128,13 @@ impl<B: RuleBackend> MixedOp<B> {
         }
         sum.unwrap_or_else(|| self.ops[0].forward(x))
     }
+}
+
+/// The identity, whose backward pass multiplies the gradient by `scale` (not
+/// differentiated): `x·c + x̄·(1 - c)` with `c` and `x̄` detached.
+fn scale_gradient<B: Backend>(x: Tensor<B, 4>, scale: Tensor<B, 4>) -> Tensor<B, 4> {
+    let c = scale.detach();
+    x.clone() * c.clone() + x.detach() * (c.neg() + 1.0)
 }
 
 /// A search cell: two preprocessed inputs, four nodes, a mixed operation on each of the 14
@@ -144,7 +164,15 @@ impl<B: RuleBackend> SearchCell<B> {
                     .candidates()
                     .iter()
                     .map(|&c| EdgeOp::new(c, edge, device));
-                edges.push(MixedOp { ops: ops.collect() });
+                let direct = candidates
+                    .candidates()
+                    .iter()
+                    .map(|c| c.rule == Some(LearningRule::Dfa))
+                    .collect();
+                edges.push(MixedOp {
+                    ops: ops.collect(),
+                    direct,
+                });
             }
         }
         Self {
