@@ -9,7 +9,7 @@ use crate::plot::{Chart, Figure, Series};
 
 /// Layers drawn one by one in the picture; beyond this, only the per-rule means are drawn
 /// (the CSV always holds every layer).
-const MAX_LAYER_LINES: usize = 400;
+const MAX_LAYER_LINES: usize = 1000;
 
 /// The alignment of every probed layer at one training step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
