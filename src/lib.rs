@@ -2,14 +2,18 @@
 //!
 //! This crate gathers the workspace:
 //!
-//! - [`bio_rules`]: learning rules (BP, FA, uSF, brSF, frSF) as custom backward passes on
-//!   linear and convolution layers, for every Burn backend;
+//! - [`bio_rules`]: learning rules (BP, FA, uSF, brSF, frSF, DFA, Hebbian) as custom
+//!   backward passes on linear and convolution layers, for every Burn backend, with
+//!   alignment diagnostics;
 //! - [`search_space`]: DARTS cells whose candidates are (operation, rule) pairs, the search
 //!   supernet, genotypes and the final network;
 //! - [`nas`]: the search itself (first-order DARTS);
 //! - [`datasets`]: CIFAR-10 loading, normalisation, augmentation and batching.
 //!
-//! [`backend`] names the backends the enabled features provide.
+//! [`backend`] names the backends the enabled features provide; [`swap`] copies a model
+//! from one backend to another and compares what they compute.
+
+pub mod swap;
 
 pub use bio_rules;
 pub use datasets;
