@@ -162,11 +162,7 @@ impl<B: Backend> RuleConv2d<B> {
     /// The weight the forward pass uses: the stored weight, rescaled to its initial norm
     /// when weights are constrained.
     pub fn weight(&self) -> Tensor<B, 4> {
-        let weight = self.weight.val();
-        match &self.initial_norm {
-            Some(norm) => constrain(weight, norm.val()),
-            None => weight,
-        }
+        constrain(self.weight.val(), self.initial_norm.as_ref())
     }
 
     /// The rule of this layer.

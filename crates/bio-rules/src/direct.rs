@@ -1,6 +1,6 @@
 //! Direct feedback alignment: the input gradient from the network's output error.
 
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::{Backend, TensorMetadata};
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 use burn::tensor::{Tensor, TensorPrimitive};
 
@@ -29,7 +29,7 @@ pub(crate) fn linear_input<B: Backend>(
 ) -> FloatTensor<B> {
     let projection: Tensor<B, 2> = wrap(projection);
     let error: Tensor<B, 2> = wrap(error);
-    let batch = wrap::<B, 2>(grad.clone()).dims()[0];
+    let batch = grad.shape()[0];
     check(error.dims(), batch, projection.dims()[0]);
     error.matmul(projection).into_primitive().tensor()
 }
@@ -44,8 +44,8 @@ pub(crate) fn conv_input<B: Backend>(
     grad: &FloatTensor<B>,
     options: &ConvOptions<2>,
 ) -> FloatTensor<B> {
-    let [batch, _, h_out, w_out] = wrap::<B, 4>(grad.clone()).dims();
-    let classes = wrap::<B, 4>(projection.clone()).dims()[0];
+    let [batch, _, h_out, w_out] = grad.shape().dims::<4>();
+    let classes = projection.shape()[0];
     let error: Tensor<B, 2> = wrap(error);
     check(error.dims(), batch, classes);
     let spread = error

@@ -157,13 +157,13 @@ impl<B: Backend, const D: usize> Feedback<B, D> {
         key: ParamId,
         clamp_input: bool,
     ) -> RuleGrad<Tensor<B, D>> {
-        let recording = self.hub.is_some_and(RuleHub::is_recording);
+        let (recording, backprop) = self.hub.map_or((false, false), RuleHub::probe_state);
         let probe = self.hub.filter(|_| recording).map(|hub| Probe {
             hub,
             key,
             rule: self.rule,
         });
-        if self.hub.is_some_and(RuleHub::is_backprop) {
+        if backprop {
             let mut grad = RuleGrad::feedback(weight.clone().detach());
             grad.probe = probe;
             return grad;
@@ -244,12 +244,16 @@ impl<B: Backend, const D: usize> Feedback<B, D> {
     }
 }
 
-/// Rescales `weight` to the norm `initial_norm` in the forward pass, keeping the gradient
-/// of the rescaled weight as the gradient of `weight` (biotorch's `constrain_weights`).
+/// The weight a forward pass uses: `weight` itself, or, when the layer keeps its initial
+/// norm, `weight` rescaled to that norm with the gradient of the rescaled weight passed to
+/// `weight` unchanged (biotorch's `constrain_weights`).
 pub(crate) fn constrain<B: Backend, const D: usize>(
     weight: Tensor<B, D>,
-    initial_norm: Tensor<B, 1>,
+    initial_norm: Option<&Param<Tensor<B, 1>>>,
 ) -> Tensor<B, D> {
+    let Some(initial_norm) = initial_norm else {
+        return weight;
+    };
     let frozen = weight.clone().detach();
     let norm = frozen
         .clone()
@@ -257,7 +261,7 @@ pub(crate) fn constrain<B: Backend, const D: usize>(
         .sum()
         .sqrt()
         .clamp_min(f32::MIN_POSITIVE);
-    let scale = (initial_norm.detach() / norm).unsqueeze::<D>();
+    let scale = (initial_norm.val().detach() / norm).unsqueeze::<D>();
     let rescaled = frozen.clone() * scale;
     weight + (rescaled - frozen)
 }

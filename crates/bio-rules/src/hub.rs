@@ -170,6 +170,13 @@ impl RuleHub {
         })
     }
 
+    /// Whether a probe records, and whether it is in back-propagation mode, in one read
+    /// (a layer asks at every training forward pass).
+    pub(crate) fn probe_state(self) -> (bool, bool) {
+        self.read(|s| (s.recording.is_some(), s.backprop))
+            .unwrap_or((false, false))
+    }
+
     /// Whether layers send back-propagation's input gradient instead of their rule's.
     pub fn is_backprop(self) -> bool {
         self.read(|s| s.backprop).unwrap_or(false)
