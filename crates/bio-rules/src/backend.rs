@@ -506,10 +506,12 @@ fn depthwise_x_backward<B: Backend>(
     B::conv2d(grad, rotated, None, opts)
 }
 
-/// Weight gradient of a depthwise convolution, as one grouped convolution in which the
-/// batch plays the part of the input channels and `dy` the part of the kernel (stride and
-/// dilation swap roles): `dW[c, u, v] = Σ_{n, i, j} x_pad[n, c, u·d + i·s, v·d + j·s] ·
-/// dy[n, c, i, j]`.
+/// Weight gradient of a depthwise convolution, as one depthwise convolution over the
+/// `batch · channels` planes in which `dy` plays the part of the kernel (stride and
+/// dilation swap roles), then a sum over the batch:
+/// `dW[c, u, v] = Σ_n Σ_{i, j} x_pad[n, c, u·d + i·s, v·d + j·s] · dy[n, c, i, j]`.
+/// Both tensors keep their memory layout (`[n, c, ·, ·]` is `[1, n·c, ·, ·]`), so nothing
+/// is transposed or copied.
 fn depthwise_weight_backward<B: Backend>(
     x: FloatTensor<B>,
     weight: &Shape,
@@ -519,13 +521,20 @@ fn depthwise_weight_backward<B: Backend>(
     let [n, c, h, w] = x.shape().dims::<4>();
     let [_, _, ho, wo] = grad.shape().dims::<4>();
     let [_, _, kh, kw] = weight.dims::<4>();
-    let x = B::float_reshape(B::float_swap_dims(x, 0, 1), Shape::new([1, c * n, h, w]));
-    let dy = B::float_reshape(B::float_swap_dims(grad, 0, 1), Shape::new([c, n, ho, wo]));
-    let opts = ConvOptions::new(options.dilation, options.padding, options.stride, c);
-    let full = B::conv2d(x, dy, None, opts); // [1, c, >= kh, >= kw]
-    let dw = B::float_slice(
+    let planes = n * c;
+    let x = B::float_reshape(x, Shape::new([1, planes, h, w]));
+    let dy = B::float_reshape(grad, Shape::new([planes, 1, ho, wo]));
+    let opts = ConvOptions::new(options.dilation, options.padding, options.stride, planes);
+    let full = B::conv2d(x, dy, None, opts); // [1, n·c, >= kh, >= kw]
+    let per_sample = B::float_slice(
         full,
-        &[(0..1).into(), (0..c).into(), (0..kh).into(), (0..kw).into()],
+        &[
+            (0..1).into(),
+            (0..planes).into(),
+            (0..kh).into(),
+            (0..kw).into(),
+        ],
     );
-    B::float_reshape(dw, Shape::new([c, 1, kh, kw]))
+    let per_sample = B::float_reshape(per_sample, Shape::new([n, c, kh, kw]));
+    B::float_reshape(B::float_sum_dim(per_sample, 0), Shape::new([c, 1, kh, kw]))
 }

@@ -269,36 +269,47 @@ fn dfa_sends_the_output_error_through_fixed_projections() {
     assert_close(&values(e), &[1.0, -1.0], 1e-6);
 }
 
-/// On a depthwise stride-2 convolution, DFA's input gradient is the transposed
+/// On depthwise convolutions (stride 2 with padding; dilation 2; stride 2 without padding,
+/// where the last row and column are never read), DFA's input gradient is the transposed
 /// convolution (one group) of the output error broadcast over the output pixels, computed
 /// here by Burn's autodiff through a plain convolution.
 #[test]
 fn dfa_conv_projects_the_error_over_every_pixel() {
-    let hub = RuleHub::new(3);
-    let layer = RuleConv2dConfig::new([4, 4], [3, 3])
-        .with_stride([2, 2])
-        .with_padding([1, 1])
-        .with_groups(4)
-        .with_rule(LearningRule::Dfa)
-        .init_with_hub::<B>(hub, &device());
-    let projection = layer.feedback.fixed().expect("projection");
-    assert_eq!(projection.dims(), [3, 4, 3, 3]);
-    let x = Tensor::<B, 4>::random([2, 4, 5, 5], Distribution::Normal(0.0, 1.0), &device());
-    let x = x.require_grad();
-    let y = layer.forward(x.clone()); // [2, 4, 3, 3]
-    let head = Tensor::<B, 2>::random([4, 3], Distribution::Normal(0.0, 1.0), &device());
-    let logits = hub.tap(y.mean_dims(&[2, 3]).reshape([2, 4]).matmul(head));
-    let upstream = Tensor::<B, 2>::random([2, 3], Distribution::Normal(0.0, 1.0), &device());
-    let grads = (logits * upstream.clone()).sum().backward();
-    let dx = values(x.grad(&grads).expect("dx"));
+    // (stride, padding, dilation, input size)
+    for (stride, padding, dilation, size) in [(2, 1, 1, 5), (1, 2, 2, 6), (2, 0, 1, 6)] {
+        let hub = RuleHub::new(3);
+        let layer = RuleConv2dConfig::new([4, 4], [3, 3])
+            .with_stride([stride, stride])
+            .with_padding([padding, padding])
+            .with_dilation([dilation, dilation])
+            .with_groups(4)
+            .with_rule(LearningRule::Dfa)
+            .init_with_hub::<B>(hub, &device());
+        let projection = layer.feedback.fixed().expect("projection");
+        assert_eq!(projection.dims(), [3, 4, 3, 3]);
+        let normal = Distribution::Normal(0.0, 1.0);
+        let x = Tensor::<B, 4>::random([2, 4, size, size], normal, &device()).require_grad();
+        let y = layer.forward(x.clone());
+        let [_, _, h_out, w_out] = y.dims();
+        let head = Tensor::<B, 2>::random([4, 3], normal, &device());
+        let logits = hub.tap(y.mean_dims(&[2, 3]).reshape([2, 4]).matmul(head));
+        let upstream = Tensor::<B, 2>::random([2, 3], normal, &device());
+        let grads = (logits * upstream.clone()).sum().backward();
+        let dx = values(x.grad(&grads).expect("dx"));
 
-    // Reference: <conv(x, P), e broadcast> differentiated in x.
-    let x_ref = x.clone().detach().require_grad();
-    let options = ConvOptions::new([2, 2], [1, 1], [1, 1], 1);
-    let z = conv2d(x_ref.clone(), projection.detach(), None, options);
-    let spread = upstream.reshape([2, 3, 1, 1]).expand([2, 3, 3, 3]);
-    let g = (z * spread).sum().backward();
-    assert_close(&dx, &values(x_ref.grad(&g).expect("dx ref")), 1e-4);
+        // Reference: <conv(x, P), e broadcast> differentiated in x.
+        let x_ref = x.clone().detach().require_grad();
+        let options = ConvOptions::new(
+            [stride, stride],
+            [padding, padding],
+            [dilation, dilation],
+            1,
+        );
+        let z = conv2d(x_ref.clone(), projection.detach(), None, options);
+        let spread = upstream.reshape([2, 3, 1, 1]).expand([2, 3, h_out, w_out]);
+        let g = (z * spread).sum().backward();
+        assert_close(&dx, &values(x_ref.grad(&g).expect("dx ref")), 1e-4);
+    }
 }
 
 /// Two forward passes before one backward pass: each DFA layer reads the error of its own
