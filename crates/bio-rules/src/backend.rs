@@ -188,8 +188,16 @@ struct RuleConv2dBackward;
 
 impl<B: Backend> Backward<B, 2> for RuleConv2dBackward {
     // The input is checkpointed (the weight gradient needs it), the weight too (its shape
-    // drives the weight gradient); feedback tensors are held directly (they have no node).
-    type State = (NodeId, NodeId, RuleGrad<FloatTensor<B>>, ConvOptions<2>);
+    // drives the weight gradient); feedback tensors are held directly (they have no node),
+    // and so is the output of a Hebbian layer (its update needs it; the next layer keeps
+    // it alive anyway).
+    type State = (
+        NodeId,
+        NodeId,
+        RuleGrad<FloatTensor<B>>,
+        ConvOptions<2>,
+        Option<FloatTensor<B>>,
+    );
 
     fn backward(
         self,
@@ -199,7 +207,7 @@ impl<B: Backend> Backward<B, 2> for RuleConv2dBackward {
     ) {
         let [node_x, node_weight] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
-        let (x_state, weight_state, rule, options) = ops.state;
+        let (x_state, weight_state, rule, options, output) = ops.state;
         let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
         let weight: FloatTensor<B> = checkpointer.retrieve_node_output(weight_state);
 
@@ -218,7 +226,10 @@ impl<B: Backend> Backward<B, 2> for RuleConv2dBackward {
         if let Some(node) = node_weight {
             let dw = match rule.weight {
                 WeightGrad::Gradient => conv_weight_backward::<B>(x, weight, grad, &options),
-                WeightGrad::Hebbian => hebbian::conv_gradient::<B>(x, weight, &options),
+                WeightGrad::Hebbian => {
+                    let output = output.expect("a Hebbian layer keeps its output");
+                    hebbian::conv_gradient::<B>(x, weight, output, &options)
+                }
             };
             grads.register::<B>(node.id, dw);
         }
@@ -428,7 +439,8 @@ impl<B: Backend, C: CheckpointStrategy> RuleBackend for Autodiff<B, C> {
                 let weight_state = prep.checkpoint(&weight);
                 let output = B::conv2d(x.primitive, weight.primitive, None, options.clone());
                 let rule = rule.map(|t| t.primitive);
-                prep.finish((x_state, weight_state, rule, options), output)
+                let kept = matches!(rule.weight, WeightGrad::Hebbian).then(|| output.clone());
+                prep.finish((x_state, weight_state, rule, options, kept), output)
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::conv2d(x.primitive, weight.primitive, None, options))

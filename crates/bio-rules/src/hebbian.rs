@@ -63,29 +63,41 @@ pub fn conv_update<B: Backend>(
     options: ConvOptions<2>,
 ) -> Tensor<B, 4> {
     let out = conv2d(x.clone(), weight.clone(), None, options.clone());
+    update_from_output(x, weight, out, options)
+}
+
+/// [`conv_update`] given the layer's output `out = conv(x, W)`, which the forward pass
+/// already computed.
+fn update_from_output<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    out: Tensor<B, 4>,
+    options: ConvOptions<2>,
+) -> Tensor<B, 4> {
     let [n, c_out, h, w] = out.dims();
-    // ‖P‖² for each output channel's patches: the squared input convolved with ones.
+    // ‖P‖² for each output channel's patches: the squared input convolved with ones (one
+    // filter per output channel, so that every later step works on tensors of one shape,
+    // the CPU backends' fast path).
     let squared = conv2d(
         x.clone().powi_scalar(2),
         weight.ones_like(),
         None,
         options.clone(),
     );
-    let inv_norm = squared.clamp_min(MIN_SQUARED_NORM).sqrt().recip();
-    let response = out * inv_norm.clone(); // u
-    let hebb = conv_weight_backward::<B>(
-        x.into_primitive().tensor(),
-        weight.clone().into_primitive().tensor(),
-        (response.clone() * inv_norm).into_primitive().tensor(),
-        &options,
-    );
-    let hebb: Tensor<B, 4> = Tensor::from_primitive(TensorPrimitive::Float(hebb));
-    let decay = response
-        .powi_scalar(2)
+    // u / ‖P‖ = out / ‖P‖², and u² = out · (u / ‖P‖).
+    let scaled = out.clone() * squared.clamp_min(MIN_SQUARED_NORM).recip();
+    let decay = (out * scaled.clone())
         .sum_dim(0)
         .sum_dim(2)
         .sum_dim(3)
         .reshape([c_out, 1, 1, 1]);
+    let hebb = conv_weight_backward::<B>(
+        x.into_primitive().tensor(),
+        weight.clone().into_primitive().tensor(),
+        scaled.into_primitive().tensor(),
+        &options,
+    );
+    let hebb: Tensor<B, 4> = Tensor::from_primitive(TensorPrimitive::Float(hebb));
     (hebb - weight * decay) / (n * h * w) as f64
 }
 
@@ -110,13 +122,15 @@ fn wrap<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
     Tensor::from_primitive(TensorPrimitive::Float(t))
 }
 
-/// `-ΔW` of a convolution, as the backward pass reports it.
+/// `-ΔW` of a convolution, as the backward pass reports it, from the layer's input, weight
+/// and output.
 pub(crate) fn conv_gradient<B: Backend>(
     x: FloatTensor<B>,
     weight: FloatTensor<B>,
+    output: FloatTensor<B>,
     options: &ConvOptions<2>,
 ) -> FloatTensor<B> {
-    let update = conv_update::<B>(wrap(x), wrap(weight), options.clone());
+    let update = update_from_output::<B>(wrap(x), wrap(weight), wrap(output), options.clone());
     update.neg().into_primitive().tensor()
 }
 
