@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example backend_swap -- --from flex --to ndarray
+//! cargo run --release --example backend_swap -- --from flex --to ndarray64
 //! cargo run --release --features wgpu --example backend_swap -- --from flex --to wgpu
 //! ```
 //!
@@ -68,6 +69,8 @@ enum Name {
     Flex,
     /// Burn's ndarray CPU backend.
     Ndarray,
+    /// Burn's ndarray CPU backend in 64-bit floats: a reference for the 32-bit backends.
+    Ndarray64,
     /// wgpu (build with `--features wgpu`).
     Wgpu,
     /// CUDA (build with `--features cuda`).
@@ -177,6 +180,9 @@ macro_rules! with_second {
         match $args.to {
             Name::Flex => run::<$a, Autodiff<burn::backend::Flex>>($args, $config, $batches),
             Name::Ndarray => run::<$a, Autodiff<burn::backend::NdArray>>($args, $config, $batches),
+            Name::Ndarray64 => {
+                run::<$a, Autodiff<burn::backend::NdArray<f64>>>($args, $config, $batches)
+            }
             #[cfg(feature = "wgpu")]
             Name::Wgpu => run::<$a, Autodiff<burn::backend::Wgpu>>($args, $config, $batches),
             #[cfg(feature = "cuda")]
@@ -209,6 +215,14 @@ fn main() -> Result<()> {
     match args.from {
         Name::Flex => with_second!(Autodiff<burn::backend::Flex>, &args, &config, &batches),
         Name::Ndarray => with_second!(Autodiff<burn::backend::NdArray>, &args, &config, &batches),
+        Name::Ndarray64 => {
+            with_second!(
+                Autodiff<burn::backend::NdArray<f64>>,
+                &args,
+                &config,
+                &batches
+            )
+        }
         #[cfg(feature = "wgpu")]
         Name::Wgpu => with_second!(Autodiff<burn::backend::Wgpu>, &args, &config, &batches),
         #[cfg(feature = "cuda")]

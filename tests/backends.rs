@@ -1,5 +1,7 @@
 //! The two CPU backends (flex and ndarray) compute the same network: outputs, gradients of
-//! every parameter, and the losses of a few SGD steps agree within float tolerance.
+//! every parameter, and the losses of a few SGD steps agree within float tolerance. With the
+//! `wgpu` feature, the same holds between flex and wgpu (run on Mesa's software Vulkan
+//! driver, lavapipe, where no GPU is present).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +10,7 @@ use bionas::search_space::genotype::known;
 use bionas::search_space::{Network, NetworkConfig};
 use bionas::swap::{copy_module, gradient_values, max_abs_diff, max_gradient_diff, values};
 use burn::backend::{Autodiff, Flex, NdArray};
-use burn::module::ParamId;
+use burn::module::{Module, ParamId};
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor, TensorData};
@@ -40,7 +42,7 @@ fn pass<B>(net: &Network<B>, images: &TensorData, weights: &TensorData) -> Pass
 where
     B: AutodiffBackend + RuleBackend,
 {
-    let device = Default::default();
+    let device = net.devices()[0].clone();
     let x = Tensor::<B, 4>::from_data(images.clone(), &device);
     let w = Tensor::<B, 2>::from_data(weights.clone(), &device);
     let logits = net.forward(x);
@@ -56,7 +58,7 @@ where
     B: AutodiffBackend + RuleBackend,
     O: Optimizer<Network<B>, B>,
 {
-    let x = Tensor::<B, 4>::from_data(images.clone(), &Default::default());
+    let x = Tensor::<B, 4>::from_data(images.clone(), &net.devices()[0]);
     let loss = net.forward(x).powi_scalar(2).mean();
     let value = values(loss.clone())[0];
     let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -100,4 +102,35 @@ fn flex_and_ndarray_agree() {
         assert!(close(lf, ln), "step {step}: {lf} vs {ln}");
         (flex, nd) = (next_f, next_n);
     }
+}
+
+/// Measured on lavapipe (Mesa 22.3) over four draws: logits within 3e-6, gradients within
+/// 5e-6 of their largest value; the tolerances are the CPU test's. (This test found Burn
+/// 0.21's wrong wgpu input gradient for strided 1×1 convolutions, which the rule layers now
+/// compute themselves.)
+#[cfg(feature = "wgpu")]
+#[test]
+fn flex_and_wgpu_agree() {
+    use burn::backend::Wgpu;
+    use burn::backend::wgpu::WgpuDevice;
+    use burn::tensor::backend::Backend;
+    type W = Autodiff<Wgpu>;
+    Flex::seed(&Default::default(), 7);
+    let device = WgpuDevice::default();
+    let config = config();
+    let flex = config.init::<F>(&Default::default()).expect("network");
+    let gpu = config.init::<W>(&device).expect("network");
+    let gpu = copy_module(flex.clone(), gpu, &device).expect("copy");
+    let normal = Distribution::Normal(0.0, 1.0);
+    let images = Tensor::<Flex, 4>::random([4, 3, 16, 16], normal, &Default::default());
+    let weights = Tensor::<Flex, 2>::random([4, 10], normal, &Default::default());
+    let (images, weights) = (images.into_data(), weights.into_data());
+
+    let (logits_f, loss_f, grads_f) = pass(&flex, &images, &weights);
+    let (logits_w, loss_w, grads_w) = pass(&gpu, &images, &weights);
+    assert!(max_abs_diff(&logits_f, &logits_w) < 1e-4, "logits differ");
+    assert!(close(loss_f, loss_w), "{loss_f} vs {loss_w}");
+    assert_eq!(grads_f.len(), grads_w.len());
+    let (diff, id) = max_gradient_diff(&grads_f, &grads_w).expect("gradients");
+    assert!(diff < 1e-3, "parameter {id:?}: relative difference {diff}");
 }

@@ -261,6 +261,7 @@ fn geometries() -> Vec<Geometry> {
         g([6, 6], 3, 2, 1, 1, 6), // depthwise, stride 2
         g([4, 4], 5, 1, 4, 2, 4), // dilated depthwise 5×5
         g([4, 8], 1, 1, 0, 1, 1), // pointwise
+        g([4, 6], 1, 2, 0, 1, 1), // strided pointwise (factorized reduce)
     ]
 }
 
