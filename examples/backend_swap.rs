@@ -21,7 +21,7 @@ use bionas::swap::{copy_module, gradient_values, max_abs_diff, max_gradient_diff
 use burn::backend::Autodiff;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, Optimizer, SgdConfig};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -60,6 +60,9 @@ struct Args {
     /// SGD learning rate.
     #[arg(long, default_value_t = 0.025)]
     lr: f64,
+    /// Seed of the first backend's generator (the weights and stored feedback).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 /// A backend this build can run.
@@ -121,6 +124,7 @@ where
     B: AutodiffBackend + RuleBackend,
 {
     let (device_a, device_b) = (Default::default(), Default::default());
+    A::seed(&device_a, args.seed);
     let mut net_a = config.init::<A>(&device_a)?;
     let mut net_b = copy_module(net_a.clone(), config.init::<B>(&device_b)?, &device_b)?;
     let mut opt_a = SgdConfig::new().init::<A, Network<A>>();
@@ -195,6 +199,16 @@ macro_rules! with_second {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.from == Name::Ndarray64 || args.to == Name::Ndarray64 {
+        // Burn creates float tensors in the device's default dtype, f32 unless told.
+        let device = Default::default();
+        burn::tensor::set_default_dtypes::<burn::backend::NdArray<f64>>(
+            &device,
+            burn::tensor::DType::F64,
+            burn::tensor::DType::I64,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot make ndarray compute in f64: {e:?}"))?;
+    }
     let genotype = match &args.genotype {
         Some(path) => Genotype::load(path)?,
         None => known::biodarts(),
