@@ -3,20 +3,19 @@
 
 mod common;
 
-use common::{B, device, tensor, values};
+use common::{B, Cpu, device, tensor, values};
 
 use bio_rules::{
     Fans, Feedback, Init, LearningRule, RuleBackend, RuleConv2dConfig, RuleHub, RuleLinear,
     RuleLinearConfig, reference,
 };
-use burn::backend::Flex;
 use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, Tensor, TensorPrimitive};
 
-type Inner = Flex;
+type Inner = Cpu;
 
 fn assert_close(got: &[f32], want: &[f32], tol: f32) {
     assert_eq!(got.len(), want.len(), "lengths differ");

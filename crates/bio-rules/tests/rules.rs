@@ -4,13 +4,12 @@
 
 mod common;
 
-use common::{B, device, tensor, values};
+use common::{B, Cpu, device, tensor, values};
 
 use bio_rules::{
     Fans, Feedback, Init, LearningRule, RuleConv2d, RuleConv2dConfig, RuleHub, RuleLinear,
     RuleLinearConfig, hebbian,
 };
-use burn::backend::Flex;
 use burn::module::Param;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
@@ -265,7 +264,7 @@ fn dfa_sends_the_output_error_through_fixed_projections() {
     assert_close(&dw_a, &[1.0, 1.0, 4.0, 2.0, 2.0, 8.0], 1e-6);
     let dw_b = values(b.weight.val().grad(&grads).expect("dW_B"));
     assert_close(&dw_b, &[1.0, -1.0, 2.0, -2.0, 1.0, -1.0], 1e-6);
-    let e = hub.last_error::<Flex>().expect("stored error");
+    let e = hub.last_error::<Cpu>().expect("stored error");
     assert_close(&values(e), &[1.0, -1.0], 1e-6);
 }
 
@@ -342,7 +341,7 @@ fn dfa_never_reads_a_stale_error() {
         .init_with_hub::<B>(hub, &device());
     let x = tensor(&[1.0, 2.0], [1, 2]).require_grad();
     let _ = hub.tap(layer.forward(x.clone())).sum().backward();
-    assert!(hub.last_error::<Flex>().is_some());
+    assert!(hub.last_error::<Cpu>().is_some());
     let _ = layer.forward(x).sum().backward();
 }
 
@@ -392,8 +391,8 @@ fn hebbian_update_of_a_single_patch() {
 
 /// The update of a layer computed by explicit loops over its patches.
 fn explicit_hebbian(
-    x: &Tensor<Flex, 4>,
-    w: &Tensor<Flex, 4>,
+    x: &Tensor<Cpu, 4>,
+    w: &Tensor<Cpu, 4>,
     stride: usize,
     padding: usize,
     groups: usize,
@@ -451,8 +450,8 @@ fn hebbian_update_matches_explicit_patches() {
     ];
     let device = Default::default();
     for (x_shape, w_shape, stride, padding, groups) in cases {
-        let x = Tensor::<Flex, 4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device);
-        let w = Tensor::<Flex, 4>::random(w_shape, Distribution::Normal(0.0, 0.5), &device);
+        let x = Tensor::<Cpu, 4>::random(x_shape, Distribution::Normal(0.0, 1.0), &device);
+        let w = Tensor::<Cpu, 4>::random(w_shape, Distribution::Normal(0.0, 0.5), &device);
         let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], groups);
         let got = values(hebbian::conv_update(x.clone(), w.clone(), options));
         let want = explicit_hebbian(&x, &w, stride, padding, groups);
@@ -464,8 +463,8 @@ fn hebbian_update_matches_explicit_patches() {
 /// the patch direction with unit norm.
 #[test]
 fn hebbian_updates_converge_to_the_unit_patch_direction() {
-    let x = Tensor::<Flex, 2>::from_floats([[3.0, 4.0]], &Default::default());
-    let mut w = Tensor::<Flex, 2>::from_floats([[0.2], [-0.1]], &Default::default());
+    let x = Tensor::<Cpu, 2>::from_floats([[3.0, 4.0]], &Default::default());
+    let mut w = Tensor::<Cpu, 2>::from_floats([[0.2], [-0.1]], &Default::default());
     for _ in 0..200 {
         w = w.clone() + hebbian::linear_update(x.clone(), w) * 0.5;
     }

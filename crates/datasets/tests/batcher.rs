@@ -2,7 +2,6 @@
 
 mod common;
 
-use burn::backend::Flex;
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataloader::batcher::Batcher;
 use common::{at, busy_image, pitfalls_record, repo_mini};
@@ -12,7 +11,13 @@ use datasets::{
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
 
-type B = Flex;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(not(feature = "test-ndarray"))]
+type Cpu = burn::backend::Flex;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(feature = "test-ndarray")]
+type Cpu = burn::backend::NdArray;
+type B = Cpu;
 
 fn device() -> burn::tensor::Device<B> {
     Default::default()

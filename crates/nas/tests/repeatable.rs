@@ -4,10 +4,16 @@
 
 mod common;
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use nas::{Silent, search};
 
-type B = Autodiff<Flex>;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(not(feature = "test-ndarray"))]
+type Cpu = burn::backend::Flex;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(feature = "test-ndarray")]
+type Cpu = burn::backend::NdArray;
+type B = Autodiff<Cpu>;
 
 #[test]
 fn one_seed_one_result() {
@@ -26,7 +32,7 @@ fn one_seed_one_result() {
         )
     };
     let first = run(&config);
-    assert_eq!(first, run(&config));
+    same(&first, &run(&config));
     let other = nas::SearchConfig {
         seed: config.seed + 1,
         ..config.clone()
@@ -41,5 +47,20 @@ fn one_seed_one_result() {
     probed.rules.push(bio_rules::LearningRule::Dfa);
     let mut plain = probed.clone();
     plain.alignment_every = 0;
-    assert_eq!(run(&plain), run(&probed));
+    same(&run(&plain), &run(&probed));
+}
+
+type Outcome = (f64, f64, f64, f64, search_space::Genotype);
+
+/// Bit for bit on flex. ndarray sums on several threads in an order that varies from run to
+/// run, so there the losses may differ in the last bits (measured: 1.2e-7); the genotype
+/// must still be the same.
+fn same(a: &Outcome, b: &Outcome) {
+    if cfg!(feature = "test-ndarray") {
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-5 * x.abs().max(1.0);
+        assert!(close(a.0, b.0) && close(a.1, b.1) && close(a.2, b.2) && close(a.3, b.3));
+        assert_eq!(a.4, b.4);
+    } else {
+        assert_eq!(a, b);
+    }
 }

@@ -3,13 +3,19 @@
 mod common;
 
 use bio_rules::LearningRule;
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use nas::{NasError, RunDir, Silent, clip_global_norm, search};
 
-type Ad = Autodiff<Flex>;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(not(feature = "test-ndarray"))]
+type Cpu = burn::backend::Flex;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(feature = "test-ndarray")]
+type Cpu = burn::backend::NdArray;
+type Ad = Autodiff<Cpu>;
 
 #[test]
 fn a_search_writes_its_run_folder() {
@@ -159,12 +165,12 @@ fn clipping_scales_by_the_global_norm() {
     let norm = clip_global_norm::<Ad, _>(&model, &mut grads, 6.5);
     assert!((norm - 13.0).abs() < 1e-5);
     let a = grads
-        .get::<Flex, 1>(model.a.id)
+        .get::<Cpu, 1>(model.a.id)
         .expect("a")
         .into_data()
         .to_vec::<f32>();
     let b = grads
-        .get::<Flex, 2>(model.b.id)
+        .get::<Cpu, 2>(model.b.id)
         .expect("b")
         .into_data()
         .to_vec::<f32>();

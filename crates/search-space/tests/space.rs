@@ -2,7 +2,7 @@
 //! derivation and validation.
 
 use bio_rules::{LearningRule, ParamCounts};
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::tensor::{Tensor, TensorData};
 use search_space::genotype::known;
@@ -12,7 +12,13 @@ use search_space::{
     Operation, SupernetConfig, derive_cell,
 };
 
-type B = Autodiff<Flex>;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(not(feature = "test-ndarray"))]
+type Cpu = burn::backend::Flex;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(feature = "test-ndarray")]
+type Cpu = burn::backend::NdArray;
+type B = Autodiff<Cpu>;
 
 fn values<Bk: burn::tensor::backend::Backend, const D: usize>(t: Tensor<Bk, D>) -> Vec<f32> {
     t.into_data().to_vec::<f32>().expect("float data")
@@ -98,14 +104,14 @@ fn batch_norm_train_and_eval() {
 fn search_batch_norm_has_no_parameters() {
     let bn = BatchNorm2dConfig::new(8)
         .with_affine(false)
-        .init::<Flex>(&Default::default());
+        .init::<Cpu>(&Default::default());
     assert_eq!(ParamCounts::of(&bn).trained, 0);
 }
 
 fn count(genotype: Genotype, classes: usize) -> ParamCounts {
     let config = NetworkConfig::new(genotype).with_classes(classes);
     let net = config
-        .init::<Flex>(&Default::default())
+        .init::<Cpu>(&Default::default())
         .expect("valid genotype");
     ParamCounts::of(&net)
 }
@@ -113,7 +119,7 @@ fn count(genotype: Genotype, classes: usize) -> ParamCounts {
 fn feedback_len(genotype: Genotype) -> usize {
     let config = NetworkConfig::new(genotype);
     config
-        .init::<Flex>(&Default::default())
+        .init::<Cpu>(&Default::default())
         .expect("valid genotype")
         .feedback_len()
 }

@@ -1,12 +1,19 @@
 //! Helpers shared by the test binaries (each uses a part of them).
 #![allow(dead_code)]
 
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Autodiff;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(not(feature = "test-ndarray"))]
+pub type Cpu = burn::backend::Flex;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(feature = "test-ndarray")]
+pub type Cpu = burn::backend::NdArray;
+
 /// The backend every test trains on.
-pub type B = Autodiff<Flex>;
+pub type B = Autodiff<Cpu>;
 
 /// The default device.
 pub fn device() -> burn::tensor::Device<B> {
