@@ -27,14 +27,14 @@ use anyhow::{Context, Result, bail};
 use bionas::backend::{Autodiff, Selected};
 use bionas::bio_rules::LearningRule;
 use bionas::datasets::{Cifar10, Split};
-use bionas::nas::{SearchConfig, SearchData, SearchObserver, StepReport, clip_global_norm};
-use bionas::search_space::NetworkConfig;
+use bionas::nas::{
+    SearchConfig, SearchData, SearchObserver, StepReport, WeightOptim, clip_global_norm,
+};
 use bionas::search_space::genotype::known;
+use bionas::search_space::{Network, NetworkConfig};
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use clap::Parser;
@@ -196,15 +196,7 @@ fn train(args: &Args, rule: LearningRule) -> Result<Timing> {
         .with_layers(args.cells)
         .init::<B>(&device)?;
     let loss = CrossEntropyLossConfig::new().init(&device);
-    let momentum = MomentumConfig {
-        momentum: 0.9,
-        dampening: 0.0,
-        nesterov: false,
-    };
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(momentum))
-        .with_weight_decay(Some(WeightDecayConfig::new(3e-4)))
-        .init();
+    let mut optim = WeightOptim::default().sgd::<B, Network<B>>();
     let mut batches = random_batches(args, args.steps + 1, &device).into_iter();
     Timing::run(args.steps, || {
         let (images, labels) = batches.next().context("out of batches")?;

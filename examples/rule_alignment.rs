@@ -16,11 +16,13 @@ use anyhow::{Context, Result};
 use bionas::backend::{Autodiff, Selected};
 use bionas::bio_rules::{AlignmentProbe, LayerAlignment, LearningRule};
 use bionas::datasets::{Augmentation, Cifar10, CifarBatcher, CifarItem, Normalization, Split};
-use bionas::nas::{AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RULE_CSV_HEADER, RunDir};
+use bionas::nas::{
+    AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RULE_CSV_HEADER, RunDir, WeightOptim,
+};
 use bionas::search_space::genotype::known;
 use bionas::search_space::{Network, NetworkConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{GradientsParams, Optimizer, SgdConfig, momentum::MomentumConfig};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::ElementConversion;
 use burn::tensor::backend::Backend;
 use clap::Parser;
@@ -124,15 +126,7 @@ fn train_one(
         .with_channels(args.channels)
         .with_layers(args.cells)
         .init(&device)?;
-    let momentum = MomentumConfig {
-        momentum: 0.9,
-        dampening: 0.0,
-        nesterov: false,
-    };
-    let mut optim = SgdConfig::new()
-        .with_momentum(Some(momentum))
-        .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(3e-4)))
-        .init::<B, Network<B>>();
+    let mut optim = WeightOptim::default().sgd::<B, Network<B>>();
     let batcher = CifarBatcher {
         normalization: Normalization::CIFAR10,
         augmentation: Some(Augmentation::STANDARD),

@@ -1,6 +1,12 @@
 //! Every setting of a search, in one serializable value saved with the run.
 
 use bio_rules::LearningRule;
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{Sgd, SgdConfig};
+use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use crate::NasError;
@@ -79,6 +85,27 @@ impl Default for WeightOptim {
             weight_decay: 3e-4,
             grad_clip: 5.0,
         }
+    }
+}
+
+impl WeightOptim {
+    /// SGD with this momentum (no dampening, no Nesterov, as PyTorch's DARTS code has it)
+    /// and weight decay; the learning rate is given at each step, the clip is applied
+    /// apart.
+    pub fn sgd<B, M>(&self) -> OptimizerAdaptor<Sgd<B::InnerBackend>, M, B>
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+    {
+        let momentum = MomentumConfig {
+            momentum: self.momentum,
+            dampening: 0.0,
+            nesterov: false,
+        };
+        SgdConfig::new()
+            .with_momentum(Some(momentum))
+            .with_weight_decay(Some(WeightDecayConfig::new(self.weight_decay as f32)))
+            .init()
     }
 }
 

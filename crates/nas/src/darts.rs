@@ -4,10 +4,7 @@ use bio_rules::{AlignmentProbe, RuleBackend};
 use burn::module::AutodiffModule;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{
-    Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig, decay::WeightDecayConfig,
-    momentum::MomentumConfig,
-};
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, decay::WeightDecayConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
 use datasets::{
@@ -211,16 +208,7 @@ where
             .with_epsilon(1e-8)
             .with_weight_decay(Some(WeightDecayConfig::new(a.weight_decay as f32)))
             .init::<B, Supernet<B>>();
-        let w = &config.weights;
-        let momentum = MomentumConfig {
-            momentum: w.momentum,
-            dampening: 0.0,
-            nesterov: false,
-        };
-        let weight_opt = SgdConfig::new()
-            .with_momentum(Some(momentum))
-            .with_weight_decay(Some(WeightDecayConfig::new(w.weight_decay as f32)))
-            .init::<B, Supernet<B>>();
+        let weight_opt = config.weights.sgd::<B, Supernet<B>>();
         let augmentation = config.augment.then_some(Augmentation::STANDARD);
         Ok(Self {
             config: config.clone(),
