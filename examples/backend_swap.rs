@@ -149,7 +149,11 @@ where
             (time_a, time_b) = (time_a + a.seconds, time_b + b.seconds);
         }
     }
-    let timed = batches.len().saturating_sub(1).max(1) as f64;
+    if batches.len() < 2 {
+        println!("(speed needs two steps or more: the first one warms up)");
+        return Ok(());
+    }
+    let timed = (batches.len() - 1) as f64;
     let rate = |t: f64| args.batch_size as f64 * timed / t.max(1e-9);
     println!(
         "{:?}: {:.1} img/s, {:?}: {:.1} img/s (forward + backward, after the first step)",
@@ -192,14 +196,27 @@ macro_rules! with_second {
             #[cfg(feature = "cuda")]
             Name::Cuda => run::<$a, Autodiff<burn::backend::Cuda>>($args, $config, $batches),
             #[allow(unreachable_patterns)]
-            other => bail!("{other:?} is not in this build: add --features {other:?}"),
+            other => bail!(
+                "{other:?} is not in this build: add --features {}",
+                format!("{other:?}").to_lowercase()
+            ),
         }
     };
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if args.from == Name::Ndarray64 || args.to == Name::Ndarray64 {
+    if args.steps == 0 || args.batch_size == 0 {
+        bail!("--steps and --batch-size must be at least 1");
+    }
+    let pair = [args.from, args.to];
+    if pair.contains(&Name::Ndarray) && pair.contains(&Name::Ndarray64) {
+        bail!(
+            "ndarray and ndarray64 share one device, whose default float type is set for \
+             both: compare ndarray64 with flex (or wgpu, cuda) instead"
+        );
+    }
+    if pair.contains(&Name::Ndarray64) {
         // Burn creates float tensors in the device's default dtype, f32 unless told.
         let device = Default::default();
         burn::tensor::set_default_dtypes::<burn::backend::NdArray<f64>>(
@@ -242,6 +259,9 @@ fn main() -> Result<()> {
         #[cfg(feature = "cuda")]
         Name::Cuda => with_second!(Autodiff<burn::backend::Cuda>, &args, &config, &batches),
         #[allow(unreachable_patterns)]
-        other => bail!("{other:?} is not in this build: add --features {other:?}"),
+        other => bail!(
+            "{other:?} is not in this build: add --features {}",
+            format!("{other:?}").to_lowercase()
+        ),
     }
 }

@@ -58,37 +58,38 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_CASES)]
     cases: Vec<String>,
     /// Initial channels C.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
     channels: usize,
     /// Number of cells.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = at_least_one)]
     cells: usize,
     /// Images per batch.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     batch: usize,
     /// Timed training steps per case, after one warm-up step.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
     steps: usize,
     /// Timed search steps, after one warm-up step.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
     search_steps: usize,
     /// Timed inference passes, after one warm-up pass.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = at_least_one)]
     infer_steps: usize,
     /// Rules of the supernet's candidates.
     #[arg(long, value_delimiter = ',', default_value = "fa,usf,brsf,frsf")]
     rules: Vec<LearningRule>,
-    /// Worker threads of the CPU backend (sets RAYON_NUM_THREADS in each child process).
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Worker threads of the CPU backend (RAYON_NUM_THREADS in each child process; the
+    /// PyTorch script's default is also 2).
+    #[arg(long, default_value_t = 2, value_parser = at_least_one)]
+    threads: usize,
     /// Runs of the whole case list; each case reports its fastest run.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
     rounds: usize,
     /// Seed of the weights and the random inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// CIFAR-10 images for the search case (binary layout).
-    #[arg(long, default_value = "datasets/cifar10-mini")]
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/datasets/cifar10-mini"))]
     data: PathBuf,
     /// Also write the JSON lines to this file.
     #[arg(long)]
@@ -99,6 +100,15 @@ struct Args {
     /// Runs a single case in this process (used by the parent for each child).
     #[arg(long, hide = true)]
     one_case: Option<String>,
+}
+
+/// Parses a count that must be at least 1.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 const DEFAULT_CASES: &str =
@@ -321,9 +331,7 @@ fn child(args: &Args, name: &str) -> Result<Value> {
     command
         .args(std::env::args().skip(1))
         .args(["--one-case", name]);
-    if let Some(threads) = args.threads {
-        command.env("RAYON_NUM_THREADS", threads.to_string());
-    }
+    command.env("RAYON_NUM_THREADS", args.threads.to_string());
     // Keep freed pages mapped for reuse: returning them to the system and faulting them
     // back in cost a fifth of a training step (measured with perf).
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
@@ -342,12 +350,22 @@ fn child(args: &Args, name: &str) -> Result<Value> {
     serde_json::from_str(line).with_context(|| format!("bad JSON from case {name}: {line}"))
 }
 
-/// `train:fa`, `search:fa+usf+brsf+frsf`, `infer:bp`: the key that pairs two runs' lines.
+/// `train:fa C16x8 b64`, `search:fa+usf+brsf+frsf C16x8 b16`: the key that pairs two
+/// runs' lines (same case, rule, channels, cells and batch).
 fn key(line: &Value) -> String {
+    let text = |field: &str| line[field].as_str().unwrap_or("?").to_string();
+    let count = |field: &str| {
+        line[field]
+            .as_u64()
+            .map_or("?".to_string(), |v| v.to_string())
+    };
     format!(
-        "{}:{}",
-        line["case"].as_str().unwrap_or("?"),
-        line["rule"].as_str().unwrap_or("?")
+        "{}:{} C{}x{} b{}",
+        text("case"),
+        text("rule"),
+        count("channels"),
+        count("cells"),
+        count("batch")
     )
 }
 
@@ -360,11 +378,11 @@ fn number(line: &Value, field: &str) -> String {
 fn print_table(lines: &[Value], other: &BTreeMap<String, Value>) {
     let bp = lines
         .iter()
-        .find(|l| key(l) == "train:bp")
+        .find(|l| l["case"] == "train" && l["rule"] == "bp")
         .and_then(|l| l["seconds_per_step"].as_f64());
     println!(
-        "{:28} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>8}",
-        "case", "s/step", "img/s", "peak MiB", "step MiB", "vs BP", "other/s", "speedup"
+        "{:40} {:>9} {:>9} {:>10} {:>10} {:>8} {:>9} {:>8}",
+        "case", "s/step", "img/s", "peak MiB", "step MiB", "vs BP", "other s", "speedup"
     );
     for line in lines {
         let seconds = line["seconds_per_step"].as_f64().unwrap_or(f64::NAN);
@@ -380,7 +398,7 @@ fn print_table(lines: &[Value], other: &BTreeMap<String, Value>) {
             None => ("-".to_string(), "-".to_string()),
         };
         println!(
-            "{:28} {:>9.3} {:>9} {:>10} {:>10} {:>8} {:>9} {:>8}",
+            "{:40} {:>9.3} {:>9} {:>10} {:>10} {:>8} {:>9} {:>8}",
             key(line),
             seconds,
             number(line, "images_per_second"),
@@ -405,6 +423,13 @@ fn read_lines(path: &PathBuf) -> Result<BTreeMap<String, Value>> {
     {
         let value: Value = serde_json::from_str(line)
             .with_context(|| format!("{} line {}: not JSON", path.display(), number + 1))?;
+        if !value.is_object() || !value["seconds_per_step"].is_number() {
+            bail!(
+                "{} line {}: not a benchmark result (an object with seconds_per_step)",
+                path.display(),
+                number + 1
+            );
+        }
         lines.insert(key(&value), value);
     }
     Ok(lines)
@@ -451,6 +476,10 @@ fn main() -> Result<()> {
     }
     let lines = fastest(runs);
     if let Some(path) = &args.json {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }

@@ -1286,6 +1286,7 @@ def main(argv=None) -> int:
     for line in lines:
         print(line)
     if args.json:
+        os.makedirs(os.path.dirname(args.json) or ".", exist_ok=True)
         with open(args.json, "w", encoding="utf-8") as out:
             out.write("".join(line + "\n" for line in lines))
     print_table([best[name] for name in args.cases])

@@ -189,8 +189,8 @@ struct RuleConv2dBackward;
 impl<B: Backend> Backward<B, 2> for RuleConv2dBackward {
     // The input is checkpointed (the weight gradient needs it), the weight too (its shape
     // drives the weight gradient); feedback tensors are held directly (they have no node),
-    // and so is the output of a Hebbian layer (its update needs it; the next layer keeps
-    // it alive anyway).
+    // and so is the output of a Hebbian layer (its update needs it: keeping it is faster
+    // than computing it again, at one activation of memory per layer).
     type State = (
         NodeId,
         NodeId,
@@ -291,7 +291,7 @@ fn conv_x_backward<B: Backend>(
         pointwise_x_backward::<B>(&x.shape(), feedback, grad)
     } else if is_strided_pointwise(&shape, options) {
         strided_pointwise_x_backward::<B>(&x.shape(), feedback, grad, options.stride)
-    } else if is_depthwise(&shape, options) && options.stride == [1, 1] {
+    } else if is_depthwise(&shape, options) && options.stride == [1, 1] && covers(&shape, options) {
         depthwise_x_backward::<B>(feedback, grad, options)
     } else {
         B::conv2d_x_backward(x.clone(), feedback, grad, options.clone())
@@ -551,6 +551,12 @@ impl RuleBackend for burn::backend::Cuda {}
 /// A depthwise convolution: one group per channel, one filter per group.
 fn is_depthwise(weight: &Shape, options: &ConvOptions<2>) -> bool {
     weight[1] == 1 && options.groups == weight[0] && options.groups > 1
+}
+
+/// Whether the padding is at most the dilated kernel's reach on each axis, so that the
+/// input gradient can be written as a forward convolution (wider padding needs a crop).
+fn covers(weight: &Shape, options: &ConvOptions<2>) -> bool {
+    (0..2).all(|i| options.padding[i] <= options.dilation[i] * (weight[2 + i] - 1))
 }
 
 /// Input gradient of a stride-1 depthwise convolution: the depthwise convolution of `dy`

@@ -73,7 +73,8 @@ pub(crate) fn conv_input<B: Backend>(
     let mask = Tensor::<B, 2>::from_data(
         burn::tensor::TensorData::new(mask, [kh * kw, h * w]),
         &q.device(),
-    );
+    )
+    .cast(q.dtype());
     q.matmul(mask)
         .reshape([batch, c_in, h, w])
         .into_primitive()

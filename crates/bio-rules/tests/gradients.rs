@@ -259,6 +259,7 @@ fn geometries() -> Vec<Geometry> {
         g([4, 6], 3, 2, 1, 1, 1), // stride 2
         g([6, 6], 3, 2, 1, 1, 6), // depthwise, stride 2
         g([4, 4], 5, 1, 4, 2, 4), // dilated depthwise 5×5
+        g([4, 4], 3, 1, 3, 1, 4), // depthwise, padding wider than the kernel reaches
         g([4, 8], 1, 1, 0, 1, 1), // pointwise
         g([4, 6], 1, 2, 0, 1, 1), // strided pointwise (factorized reduce)
     ]
