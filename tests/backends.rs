@@ -65,6 +65,10 @@ where
     (optim.step(0.05, net, grads), value)
 }
 
+/// Flex's generator is global to the process: the tests that seed it and draw from it run
+/// one at a time.
+static GENERATOR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn close(a: f32, b: f32) -> bool {
     (a - b).abs() < 1e-4 * (1.0 + a.abs())
 }
@@ -74,6 +78,7 @@ fn close(a: f32, b: f32) -> bool {
 #[test]
 fn flex_and_ndarray_agree() {
     use burn::tensor::backend::Backend;
+    let _generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
     Flex::seed(&Default::default(), 5);
     let config = config();
     let flex = config.init::<F>(&Default::default()).expect("network");
@@ -115,6 +120,7 @@ fn flex_and_wgpu_agree() {
     use burn::backend::wgpu::WgpuDevice;
     use burn::tensor::backend::Backend;
     type W = Autodiff<Wgpu>;
+    let _generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
     Flex::seed(&Default::default(), 7);
     let device = WgpuDevice::default();
     let config = config();
