@@ -4,15 +4,11 @@
 
 mod common;
 
+use common::Cpu;
+
 use burn::backend::Autodiff;
 use nas::{Silent, search};
 
-/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
-#[cfg(not(feature = "test-ndarray"))]
-type Cpu = burn::backend::Flex;
-/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
-#[cfg(feature = "test-ndarray")]
-type Cpu = burn::backend::NdArray;
 type B = Autodiff<Cpu>;
 
 #[test]

@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::Cpu;
+
 use bio_rules::LearningRule;
 use burn::backend::Autodiff;
 use burn::module::{Module, Param};
@@ -9,12 +11,6 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use nas::{NasError, RunDir, Silent, clip_global_norm, search};
 
-/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
-#[cfg(not(feature = "test-ndarray"))]
-type Cpu = burn::backend::Flex;
-/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
-#[cfg(feature = "test-ndarray")]
-type Cpu = burn::backend::NdArray;
 type Ad = Autodiff<Cpu>;
 
 #[test]

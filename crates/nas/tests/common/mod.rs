@@ -4,6 +4,13 @@ use datasets::{Cifar10, Split};
 use nas::{SearchConfig, SearchData};
 use std::path::PathBuf;
 
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(not(feature = "test-ndarray"))]
+pub type Cpu = burn::backend::Flex;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(feature = "test-ndarray")]
+pub type Cpu = burn::backend::NdArray;
+
 /// The sample shipped with the repository.
 pub fn sample() -> Cifar10 {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/cifar10-mini");
