@@ -182,6 +182,31 @@ impl RuleHub {
         self.read(|s| s.backprop).unwrap_or(false)
     }
 
+    /// Runs `f` with every layer of this hub sending back-propagation's exact input
+    /// gradient instead of its rule's: a back-propagation view of the same weights, for
+    /// true-gradient attacks and comparisons. The setting is read when a layer runs
+    /// forward, so put the forward pass and its backward pass inside `f`. Weight gradients
+    /// taken inside are back-propagation's too. The hub returns to its rules when `f`
+    /// returns or panics.
+    ///
+    /// ```
+    /// use bio_rules::RuleHub;
+    /// let hub = RuleHub::new(10);
+    /// let inside = hub.with_backprop(|| hub.is_backprop());
+    /// assert!(inside && !hub.is_backprop());
+    /// ```
+    pub fn with_backprop<R>(self, f: impl FnOnce() -> R) -> R {
+        struct Restore(RuleHub, bool);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                self.0.set_backprop(self.1);
+            }
+        }
+        let _restore = Restore(self, self.is_backprop());
+        self.set_backprop(true);
+        f()
+    }
+
     pub(crate) fn set_backprop(self, on: bool) {
         self.with_state(|s| s.backprop = on);
     }

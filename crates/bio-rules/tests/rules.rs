@@ -82,6 +82,23 @@ fn conv_fa_sends_its_fixed_feedback() {
 }
 
 #[test]
+fn with_backprop_sends_the_true_gradient_then_restores_the_rule() {
+    let hub = RuleHub::new(1);
+    let b0 = [0.5, 1.0, -1.0, 2.0];
+    let mut layer = conv_layer(LearningRule::Fa, Some(&b0), Init::XavierUniform);
+    layer.feedback = layer.feedback.with_hub(hub);
+    let bp = [1.0, -1.0, -2.0, 1.0, 2.0, 1.0, 0.0, 3.0, 3.0];
+    let (dx, dw) = hub.with_backprop(|| conv_grads(&layer));
+    assert_close(&dx, &bp, 1e-6);
+    assert_close(&dw, &CONV_DW, 1e-6);
+    assert!(!hub.is_backprop());
+    let (dx, _) = conv_grads(&layer);
+    assert_close(&dx, &full_correlation_of_ones(b0), 1e-6);
+    let panicked = std::panic::catch_unwind(|| hub.with_backprop(|| panic!("inside")));
+    assert!(panicked.is_err() && !hub.is_backprop());
+}
+
+#[test]
 fn conv_usf_sends_scaled_signs_with_zero_for_zero_weights() {
     // fan_in = fan_out = 4: s = sqrt(2 / 8) = 0.5; sign(W) = [[1, -1], [0, 1]].
     let (dx, dw) = conv_grads(&conv_layer(LearningRule::Usf, None, Init::XavierUniform));

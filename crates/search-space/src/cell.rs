@@ -6,10 +6,11 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use crate::CandidateSet;
 use crate::edge::{EdgeOp, EdgeSpec};
 use crate::genotype::{CellGenotype, STEPS};
+use crate::layers::drop_path;
 use crate::layers::{FactorizedReduce, LayerSpec, ReluConvBn};
+use crate::{CandidateSet, NormMode};
 
 /// Number of edges of a search cell: node `i` (0-based) has `i + 2` incoming edges.
 pub const SEARCH_EDGES: usize = STEPS * (STEPS + 3) / 2;
@@ -75,10 +76,10 @@ impl<B: RuleBackend> Preprocess<B> {
         }
     }
 
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
         match self {
-            Self::Conv(op) => op.forward(x),
-            Self::Reduce(op) => op.forward(x),
+            Self::Conv(op) => op.forward(x, mode),
+            Self::Reduce(op) => op.forward(x, mode),
         }
     }
 
@@ -120,13 +121,13 @@ impl<B: RuleBackend> MixedOp<B> {
             } else {
                 x.clone()
             };
-            let term = op.forward(input) * w;
+            let term = op.forward(input, NormMode::Auto) * w;
             sum = Some(match sum {
                 Some(s) => s + term,
                 None => term,
             });
         }
-        sum.unwrap_or_else(|| self.ops[0].forward(x))
+        sum.unwrap_or_else(|| self.ops[0].forward(x, NormMode::Auto))
     }
 }
 
@@ -196,7 +197,10 @@ impl<B: RuleBackend> SearchCell<B> {
         weights: Tensor<B, 2>,
     ) -> Tensor<B, 4> {
         let candidates = weights.dims()[1];
-        let mut states = vec![self.pre0.forward(s0), self.pre1.forward(s1)];
+        let mut states = vec![
+            self.pre0.forward(s0, NormMode::Auto),
+            self.pre1.forward(s1, NormMode::Auto),
+        ];
         let mut offset = 0;
         for _ in 0..STEPS {
             let mut node: Option<Tensor<B, 4>> = None;
@@ -259,11 +263,34 @@ impl<B: RuleBackend> Cell<B> {
     /// - s0, s1: `[batch, c_prev_prev | c_prev, h, w]`
     /// - output: `[batch, concat.len() · channels, h', w']`
     pub fn forward(&self, s0: Tensor<B, 4>, s1: Tensor<B, 4>) -> Tensor<B, 4> {
-        let mut states = vec![self.pre0.forward(s0), self.pre1.forward(s1)];
-        for pair in self.ops.chunks(2).zip(self.inputs.chunks(2)) {
-            let (ops, inputs) = pair;
-            let a = ops[0].forward(states[inputs[0]].clone());
-            let b = ops[1].forward(states[inputs[1]].clone());
+        self.forward_with(s0, s1, NormMode::Auto, 0.0)
+    }
+
+    /// Applies the cell with the batch norms in `mode`, dropping the output of each
+    /// operation other than the identity for whole samples with probability `drop_prob`
+    /// (drop-path; 0 turns it off).
+    ///
+    /// # Shapes
+    /// As [`Self::forward`].
+    pub fn forward_with(
+        &self,
+        s0: Tensor<B, 4>,
+        s1: Tensor<B, 4>,
+        mode: NormMode,
+        drop_prob: f64,
+    ) -> Tensor<B, 4> {
+        let mut states = vec![self.pre0.forward(s0, mode), self.pre1.forward(s1, mode)];
+        let apply = |op: &EdgeOp<B>, x: Tensor<B, 4>| {
+            let y = op.forward(x, mode);
+            if drop_prob > 0.0 && !op.is_identity() {
+                drop_path(y, drop_prob)
+            } else {
+                y
+            }
+        };
+        for (ops, inputs) in self.ops.chunks(2).zip(self.inputs.chunks(2)) {
+            let a = apply(&ops[0], states[inputs[0]].clone());
+            let b = apply(&ops[1], states[inputs[1]].clone());
             states.push(a + b);
         }
         let out = self.concat.iter().map(|&i| states[i].clone()).collect();

@@ -2,10 +2,12 @@
 
 use burn::tensor::backend::Backend;
 
+use crate::Network;
 use crate::cell::{Cell, Preprocess, SearchCell};
 use crate::edge::EdgeOp;
+use crate::final_net::{AuxiliaryHead, ImageNetStem, NetworkStem};
 use crate::layers::{DwPwBn, FactorizedReduce, ReluConvBn, SepConv};
-use crate::network::{Network, Stem, Supernet};
+use crate::network::{Stem, Supernet};
 
 /// Counts the weights that send their error through a feedback tensor other than the
 /// forward weight: one feedback value each, whether stored (FA, frSF) or computed on the
@@ -66,6 +68,30 @@ impl<B: Backend> FeedbackLen for Stem<B> {
     }
 }
 
+impl<B: Backend> FeedbackLen for ImageNetStem<B> {
+    fn feedback_len(&self) -> usize {
+        [&self.conv0, &self.conv1, &self.conv2]
+            .iter()
+            .map(|c| c.feedback_len())
+            .sum()
+    }
+}
+
+impl<B: Backend> FeedbackLen for NetworkStem<B> {
+    fn feedback_len(&self) -> usize {
+        match self {
+            Self::Cifar(stem) => stem.feedback_len(),
+            Self::ImageNet(stem) => stem.feedback_len(),
+        }
+    }
+}
+
+impl<B: Backend> FeedbackLen for AuxiliaryHead<B> {
+    fn feedback_len(&self) -> usize {
+        self.conv1.feedback_len() + self.conv2.feedback_len() + self.classifier.feedback_len()
+    }
+}
+
 impl<B: Backend> FeedbackLen for Cell<B> {
     fn feedback_len(&self) -> usize {
         let ops: usize = self.ops.iter().map(FeedbackLen::feedback_len).sum();
@@ -87,7 +113,8 @@ impl<B: Backend> FeedbackLen for SearchCell<B> {
 impl<B: Backend> FeedbackLen for Network<B> {
     fn feedback_len(&self) -> usize {
         let cells: usize = self.cells.iter().map(FeedbackLen::feedback_len).sum();
-        cells + self.stem.feedback_len() + self.classifier.feedback_len()
+        let head = self.auxiliary.as_ref().map_or(0, FeedbackLen::feedback_len);
+        cells + self.stem.feedback_len() + self.classifier.feedback_len() + head
     }
 }
 

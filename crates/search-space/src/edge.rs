@@ -7,7 +7,7 @@ use burn::tensor::backend::Backend;
 
 use crate::layers::zeros_like_output;
 use crate::layers::{DwPwBn, FactorizedReduce, LayerSpec, Pool, PoolKind, SepConv};
-use crate::{Candidate, Operation};
+use crate::{Candidate, NormMode, Operation};
 
 /// The zero operation: the edge carries nothing.
 #[derive(Module, Clone, Debug)]
@@ -82,18 +82,18 @@ impl<B: RuleBackend> EdgeOp<B> {
         }
     }
 
-    /// Applies the operation.
+    /// Applies the operation; `mode` sets the batch norms' statistics.
     ///
     /// # Shapes
     /// `[batch, c, h, w]` to `[batch, c, ceil(h / stride), ceil(w / stride)]`
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
         match self {
             Self::Zero(zero) => zeros_like_output(&x, zero.stride),
             Self::Identity(_) => x,
-            Self::Reduce(op) => op.forward(x),
-            Self::Pool(op) => op.forward(x),
-            Self::Sep(op) => op.forward(x),
-            Self::Dil(op) => op.forward(x),
+            Self::Reduce(op) => op.forward(x, mode),
+            Self::Pool(op) => op.forward(x, mode),
+            Self::Sep(op) => op.forward(x, mode),
+            Self::Dil(op) => op.forward(x, mode),
         }
     }
 

@@ -141,6 +141,9 @@ pub enum GenotypeError {
         /// One past the last node.
         end: usize,
     },
+    /// A network size or setting is out of range.
+    #[error("invalid network configuration: {0}")]
+    Size(String),
 }
 
 impl CellGenotype {

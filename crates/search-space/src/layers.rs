@@ -2,12 +2,12 @@
 
 use bio_rules::{LearningRule, RuleBackend, RuleConv2d, RuleConv2dConfig, RuleHub};
 use burn::module::Module;
-use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::{avg_pool2d, max_pool2d};
+use burn::tensor::{Distribution, Tensor};
 
-use crate::{BatchNorm2d, BatchNorm2dConfig};
+use crate::{BatchNorm2d, BatchNorm2dConfig, NormMode};
 
 /// Settings shared by the layers of one edge or preprocessing step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,10 +61,12 @@ impl<B: RuleBackend> ReluConvBn<B> {
         }
     }
 
+    /// `mode`: the batch norms' statistics.
+    ///
     /// # Shapes
     /// `[batch, c_in, h, w]` to `[batch, c_out, h / stride, w / stride]`
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.conv.forward(relu(x)))
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        self.bn.forward_mode(self.conv.forward(relu(x)), mode)
     }
 }
 
@@ -101,11 +103,13 @@ impl<B: RuleBackend> DwPwBn<B> {
         }
     }
 
+    /// `mode`: the batch norms' statistics.
+    ///
     /// # Shapes
     /// `[batch, c_in, h, w]` to `[batch, c_out, h / stride, w / stride]`
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn
-            .forward(self.pointwise.forward(self.depthwise.forward(relu(x))))
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        let y = self.pointwise.forward(self.depthwise.forward(relu(x)));
+        self.bn.forward_mode(y, mode)
     }
 }
 
@@ -134,10 +138,12 @@ impl<B: RuleBackend> SepConv<B> {
         Self { first, second }
     }
 
+    /// `mode`: the batch norms' statistics.
+    ///
     /// # Shapes
     /// `[batch, c_in, h, w]` to `[batch, c_out, h / stride, w / stride]`
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.second.forward(self.first.forward(x))
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        self.second.forward(self.first.forward(x, mode), mode)
     }
 }
 
@@ -169,9 +175,11 @@ impl<B: RuleBackend> FactorizedReduce<B> {
         }
     }
 
+    /// `mode`: the batch norms' statistics.
+    ///
     /// # Shapes
     /// `[batch, c_in, h, w]` to `[batch, c_out, ceil(h / 2), ceil(w / 2)]`
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
         let x = relu(x);
         let [n, c, h, w] = x.dims();
         // Drop the first row and column and pad one zero row and column at the end, so the
@@ -182,7 +190,7 @@ impl<B: RuleBackend> FactorizedReduce<B> {
             .slice([0..n, 0..c, 1..h, 1..w])
             .pad((0, 1, 0, 1), 0.0);
         let out = Tensor::cat(vec![self.even.forward(x), self.odd.forward(shifted)], 1);
-        self.bn.forward(out)
+        self.bn.forward_mode(out, mode)
     }
 }
 
@@ -225,16 +233,18 @@ impl<B: Backend> Pool<B> {
         Self { kind, stride, bn }
     }
 
+    /// `mode`: the batch norms' statistics.
+    ///
     /// # Shapes
     /// `[batch, c, h, w]` to `[batch, c, ceil(h / stride), ceil(w / stride)]`
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
         let stride = [self.stride; 2];
         let y = match self.kind {
             PoolKind::Max => max_pool2d(x, [3, 3], stride, [1, 1], [1, 1], false),
             PoolKind::Avg => avg_pool_exclude_pad(x, stride),
         };
         match &self.bn {
-            Some(bn) => bn.forward(y),
+            Some(bn) => bn.forward_mode(y, mode),
             None => y,
         }
     }
@@ -254,4 +264,21 @@ pub fn avg_pool_exclude_pad<B: Backend>(x: Tensor<B, 4>, stride: [usize; 2]) -> 
 pub fn zeros_like_output<B: Backend>(x: &Tensor<B, 4>, stride: usize) -> Tensor<B, 4> {
     let [n, c, h, w] = x.dims();
     Tensor::zeros([n, c, h.div_ceil(stride), w.div_ceil(stride)], &x.device())
+}
+
+/// Drop-path: zeroes the whole of each sample with probability `prob` and scales the kept
+/// samples by `1 / (1 - prob)`, so the expected output is `x`. `prob` must lie in
+/// `[0, 1)`; 0 returns `x` unchanged.
+///
+/// # Shapes
+/// - x and output: `[batch, c, h, w]`
+pub fn drop_path<B: Backend>(x: Tensor<B, 4>, prob: f64) -> Tensor<B, 4> {
+    if prob <= 0.0 {
+        return x;
+    }
+    let keep = 1.0 - prob;
+    let [n, c, h, w] = x.dims();
+    let mask = Tensor::<B, 2>::random([n, 1], Distribution::Bernoulli(keep), &x.device());
+    // Per-sample rows, so the mask broadcasts along the trailing axis only.
+    (x.reshape([n, c * h * w]) * (mask / keep)).reshape([n, c, h, w])
 }

@@ -9,7 +9,8 @@
 //! - [`Supernet`]: the search network, each edge a softmax-weighted mixture of every
 //!   candidate, with non-affine batch norms and one `α` matrix per cell type.
 //! - [`Genotype`]: the discrete cells derived from `α`, as readable JSON.
-//! - [`Network`]: the final network built from a genotype.
+//! - [`Network`]: the final network built from a genotype, with the CIFAR or ImageNet
+//!   stem, an optional auxiliary head, drop-path, and normalisation of pixel-space input.
 //!
 //! The stem, the cell preprocessing, the stride-2 skips and the classifier form the
 //! "skeleton"; its rule is an explicit setting, back-propagation by default as in the
@@ -26,6 +27,7 @@
 mod cell;
 mod count;
 mod edge;
+mod final_net;
 pub mod genotype;
 mod graph;
 pub mod layers;
@@ -36,8 +38,11 @@ mod operation;
 pub use cell::{Cell, CellSpec, MixedOp, Preprocess, SEARCH_EDGES, SearchCell};
 pub use count::FeedbackLen;
 pub use edge::{EdgeOp, EdgeSpec, Identity, Zero};
+pub use final_net::{
+    AuxiliaryHead, ImageNetStem, Network, NetworkConfig, NetworkOutput, NetworkStem, StemKind,
+};
 pub use genotype::{CellGenotype, Genotype, GenotypeEdge, GenotypeError};
 pub use graph::join_parameter_graphs;
-pub use network::{Network, NetworkConfig, Stem, Supernet, SupernetConfig, derive_cell};
-pub use norm::{BatchNorm2d, BatchNorm2dConfig};
+pub use network::{Stem, Supernet, SupernetConfig, derive_cell};
+pub use norm::{BatchNorm2d, BatchNorm2dConfig, NormMode};
 pub use operation::{Candidate, CandidateSet, CandidateSetError, Operation, UnknownOperation};

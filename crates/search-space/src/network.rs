@@ -1,4 +1,4 @@
-//! The search supernet and the final network built from a genotype.
+//! The search supernet, and the parts it shares with the final network.
 
 use bio_rules::RuleLinearConfig;
 use bio_rules::{LearningRule, RuleBackend, RuleConv2d, RuleConv2dConfig, RuleHub, RuleLinear};
@@ -8,12 +8,12 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
 
-use crate::cell::{Cell, CellSpec, SEARCH_EDGES, SearchCell};
-use crate::genotype::{CellGenotype, Genotype, GenotypeEdge, GenotypeError, STEPS};
-use crate::{BatchNorm2d, BatchNorm2dConfig, CandidateSet, CandidateSetError};
+use crate::cell::{CellSpec, SEARCH_EDGES, SearchCell};
+use crate::genotype::{CellGenotype, Genotype, GenotypeEdge, STEPS};
+use crate::{BatchNorm2d, BatchNorm2dConfig, CandidateSet, CandidateSetError, NormMode};
 
 /// Input image channels.
-const IMAGE_CHANNELS: usize = 3;
+pub(crate) const IMAGE_CHANNELS: usize = 3;
 
 /// The stem: a 3×3 convolution to `stem_multiplier · C` channels and a batch norm.
 #[derive(Module, Debug)]
@@ -25,7 +25,12 @@ pub struct Stem<B: Backend> {
 }
 
 impl<B: RuleBackend> Stem<B> {
-    fn new(channels: usize, rule: LearningRule, hub: RuleHub, device: &B::Device) -> Self {
+    pub(crate) fn new(
+        channels: usize,
+        rule: LearningRule,
+        hub: RuleHub,
+        device: &B::Device,
+    ) -> Self {
         let conv = RuleConv2dConfig::new([IMAGE_CHANNELS, channels], [3, 3])
             .with_padding([1, 1])
             .with_rule(rule)
@@ -36,45 +41,67 @@ impl<B: RuleBackend> Stem<B> {
         }
     }
 
-    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.conv.forward(x))
+    /// # Shapes
+    /// `[batch, 3, h, w]` to `[batch, channels, h, w]`
+    pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        self.bn.forward_mode(self.conv.forward(x), mode)
     }
 }
 
 /// The channel plan of a DARTS network: cells at `L/3` and `2L/3` reduce and double the
 /// channels.
-/// `multiplier(reduction)` is the number of nodes a cell of that kind concatenates.
-fn cell_specs(
-    channels: usize,
-    layers: usize,
-    stem: usize,
-    multiplier: impl Fn(bool) -> usize,
-    search: bool,
-    skeleton_rule: LearningRule,
-    hub: RuleHub,
-) -> (Vec<CellSpec>, usize) {
-    let (mut c_prev_prev, mut c_prev, mut c) = (stem * channels, stem * channels, channels);
-    let mut reduction_prev = false;
-    let mut specs = Vec::with_capacity(layers);
-    for i in 0..layers {
-        let reduction = i == layers / 3 || i == 2 * layers / 3;
-        if reduction {
-            c *= 2;
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CellPlan {
+    /// Initial channels `C`.
+    pub channels: usize,
+    /// Number of cells.
+    pub layers: usize,
+    /// Channels of the stem's two outputs (older, newer).
+    pub inputs: (usize, usize),
+    /// Whether the stem already halved the older input's resolution relative to the newer
+    /// (the ImageNet stem), so the first cell reduces it.
+    pub reduction_prev: bool,
+    /// Search supernet (non-affine batch norms) or final network.
+    pub search: bool,
+    /// Rule of the skeleton.
+    pub skeleton_rule: LearningRule,
+    /// The network's hub.
+    pub hub: RuleHub,
+}
+
+impl CellPlan {
+    /// The cells' specs and the channels of the last cell's output;
+    /// `multiplier(reduction)` is the number of nodes a cell of that kind concatenates.
+    pub fn specs(self, multiplier: impl Fn(bool) -> usize) -> (Vec<CellSpec>, usize) {
+        let (mut c_prev_prev, mut c_prev) = self.inputs;
+        let mut c = self.channels;
+        let mut reduction_prev = self.reduction_prev;
+        let mut specs = Vec::with_capacity(self.layers);
+        for i in 0..self.layers {
+            let reduction = is_reduction(i, self.layers);
+            if reduction {
+                c *= 2;
+            }
+            specs.push(CellSpec {
+                c_prev_prev,
+                c_prev,
+                channels: c,
+                reduction,
+                reduction_prev,
+                search: self.search,
+                skeleton_rule: self.skeleton_rule,
+                hub: self.hub,
+            });
+            reduction_prev = reduction;
+            (c_prev_prev, c_prev) = (c_prev, multiplier(reduction) * c);
         }
-        specs.push(CellSpec {
-            c_prev_prev,
-            c_prev,
-            channels: c,
-            reduction,
-            reduction_prev,
-            search,
-            skeleton_rule,
-            hub,
-        });
-        reduction_prev = reduction;
-        (c_prev_prev, c_prev) = (c_prev, multiplier(reduction) * c);
+        (specs, c_prev)
     }
-    (specs, c_prev)
+}
+
+/// Whether cell `index` of `layers` is a reduction cell (`L/3` and `2L/3`).
+pub(crate) fn is_reduction(index: usize, layers: usize) -> bool {
+    index == layers / 3 || index == 2 * layers / 3
 }
 
 /// Configuration of the search [`Supernet`].
@@ -133,15 +160,17 @@ impl SupernetConfig {
     ) -> Result<Supernet<B>, CandidateSetError> {
         let candidates = CandidateSet::new(&self.rules)?;
         let hub = RuleHub::new(self.classes);
-        let (specs, c_last) = cell_specs(
-            self.channels,
-            self.layers,
-            self.stem_multiplier,
-            |_| STEPS,
-            true,
-            self.skeleton_rule,
+        let stem = self.stem_multiplier * self.channels;
+        let (specs, c_last) = CellPlan {
+            channels: self.channels,
+            layers: self.layers,
+            inputs: (stem, stem),
+            reduction_prev: false,
+            search: true,
+            skeleton_rule: self.skeleton_rule,
             hub,
-        );
+        }
+        .specs(|_| STEPS);
         let cells = specs
             .into_iter()
             .map(|s| SearchCell::new(s, &candidates, device))
@@ -183,7 +212,8 @@ impl<B: RuleBackend> Supernet<B> {
         crate::join_parameter_graphs(self);
         let normal = softmax(self.alpha_normal.val(), 1);
         let reduce = softmax(self.alpha_reduce.val(), 1);
-        let out = chain_cells(self.stem.forward(images), &self.cells, |cell, s0, s1| {
+        let stem = self.stem.forward(images, NormMode::Auto);
+        let out = chain_cells(stem.clone(), stem, &self.cells, |cell, s0, s1| {
             let weights = if cell.reduction { &reduce } else { &normal };
             cell.forward(s0, s1, weights.clone())
         });
@@ -266,14 +296,14 @@ pub fn derive_cell(weights: &[f32], candidates: &CandidateSet) -> CellGenotype {
     }
 }
 
-/// Runs the cells in order, each reading the outputs of the two before it (the stem's
-/// output stands for both at the start); returns the last output.
-fn chain_cells<B: Backend, C>(
-    stem: Tensor<B, 4>,
+/// Runs the cells in order, each reading the outputs of the two before it (`s0`, `s1`
+/// stand for them at the start); returns the last output.
+pub(crate) fn chain_cells<B: Backend, C>(
+    mut s0: Tensor<B, 4>,
+    mut s1: Tensor<B, 4>,
     cells: &[C],
     mut apply: impl FnMut(&C, Tensor<B, 4>, Tensor<B, 4>) -> Tensor<B, 4>,
 ) -> Tensor<B, 4> {
-    let (mut s0, mut s1) = (stem.clone(), stem);
     for cell in cells {
         let out = apply(cell, s0, s1.clone());
         (s0, s1) = (s1, out);
@@ -282,101 +312,7 @@ fn chain_cells<B: Backend, C>(
 }
 
 /// `[batch, channels, h, w]` to `[batch, channels]`.
-fn global_average_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+pub(crate) fn global_average_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
     let [n, c, _, _] = x.dims();
     x.mean_dims(&[2, 3]).reshape([n, c])
-}
-
-/// Configuration of a final [`Network`] built from a genotype (CIFAR layout).
-#[derive(Config, Debug)]
-pub struct NetworkConfig {
-    /// The cells.
-    pub genotype: Genotype,
-    /// Initial channels `C` (paper: 36).
-    #[config(default = 36)]
-    pub channels: usize,
-    /// Number of cells (paper: 20).
-    #[config(default = 20)]
-    pub layers: usize,
-    /// Number of classes.
-    #[config(default = 10)]
-    pub classes: usize,
-    /// Stem width as a multiple of `C` (default 3).
-    #[config(default = 3)]
-    pub stem_multiplier: usize,
-    /// Rule of the stem, preprocessing, stride-2 skips and classifier (default BP).
-    #[config(default = "LearningRule::Bp")]
-    pub skeleton_rule: LearningRule,
-}
-
-/// A network of cells from a genotype, with affine batch norms.
-#[derive(Module, Debug)]
-pub struct Network<B: Backend> {
-    /// The stem.
-    pub stem: Stem<B>,
-    /// The cells.
-    pub cells: Vec<Cell<B>>,
-    /// The classifier after global average pooling.
-    pub classifier: RuleLinear<B>,
-    /// Links the rule layers to the output (DFA) and to the alignment probe.
-    #[module(skip)]
-    pub hub: RuleHub,
-}
-
-impl NetworkConfig {
-    /// Builds the network, or says what is wrong with the genotype.
-    pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Network<B>, GenotypeError> {
-        self.genotype.validate()?;
-        let hub = RuleHub::new(self.classes);
-        let genotype = &self.genotype;
-        let cell_of = |reduction| {
-            if reduction {
-                &genotype.reduce
-            } else {
-                &genotype.normal
-            }
-        };
-        let (specs, c_last) = cell_specs(
-            self.channels,
-            self.layers,
-            self.stem_multiplier,
-            |reduction| cell_of(reduction).concat.len(),
-            false,
-            self.skeleton_rule,
-            hub,
-        );
-        let cells = specs
-            .into_iter()
-            .map(|s| Cell::new(s, cell_of(s.reduction), device))
-            .collect();
-        Ok(Network {
-            stem: Stem::new(
-                self.stem_multiplier * self.channels,
-                self.skeleton_rule,
-                hub,
-                device,
-            ),
-            cells,
-            classifier: RuleLinearConfig::new(c_last, self.classes)
-                .with_rule(self.skeleton_rule)
-                .init_with_hub(hub, device),
-            hub,
-        })
-    }
-}
-
-impl<B: RuleBackend> Network<B> {
-    /// Class logits.
-    ///
-    /// # Shapes
-    /// - images: `[batch, 3, height, width]`
-    /// - output: `[batch, classes]`
-    pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        crate::join_parameter_graphs(self);
-        let out = chain_cells(self.stem.forward(images), &self.cells, |cell, s0, s1| {
-            cell.forward(s0, s1)
-        });
-        self.hub
-            .tap(self.classifier.forward(global_average_pool(out)))
-    }
 }

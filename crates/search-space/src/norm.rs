@@ -22,6 +22,19 @@ pub struct BatchNorm2dConfig {
     pub momentum: f64,
 }
 
+/// Which statistics a batch norm uses in one forward pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NormMode {
+    /// Batch statistics when the backend tracks gradients, running statistics otherwise.
+    #[default]
+    Auto,
+    /// Batch statistics, updating the running ones (training).
+    Batch,
+    /// Running statistics, left unchanged, with the input gradient still flowing
+    /// (evaluation and attacks on an autodiff model).
+    Running,
+}
+
 /// Batch normalisation over `[batch, channels, height, width]`.
 ///
 /// `y = γ · (x - μ) / sqrt(σ² + ε) + β`. In training (a backend with autodiff) `μ` and
@@ -71,7 +84,20 @@ impl<B: Backend> BatchNorm2d<B> {
     /// # Shapes
     /// - input and output: `[batch, channels, height, width]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        if B::ad_enabled(&x.device()) {
+        self.forward_mode(x, NormMode::Auto)
+    }
+
+    /// Normalises `x` with the statistics `mode` names.
+    ///
+    /// # Shapes
+    /// - input and output: `[batch, channels, height, width]`
+    pub fn forward_mode(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 4> {
+        let batch = match mode {
+            NormMode::Auto => B::ad_enabled(&x.device()),
+            NormMode::Batch => true,
+            NormMode::Running => false,
+        };
+        if batch {
             self.forward_train(x)
         } else {
             self.forward_eval(x)
