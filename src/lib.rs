@@ -7,8 +7,11 @@
 //!   alignment diagnostics;
 //! - [`search_space`]: DARTS cells whose candidates are (operation, rule) pairs, the search
 //!   supernet, genotypes and the final network;
-//! - [`nas`]: the search itself (first-order DARTS);
-//! - [`datasets`]: CIFAR-10 loading, normalisation, augmentation and batching.
+//! - [`nas`]: the search itself (first-order DARTS) and the retraining of a genotype;
+//! - [`datasets`]: CIFAR-10/100, ImageNet16-120 and image-folder loading, augmentation
+//!   and batching;
+//! - [`robustness`]: adversarial attacks (FGSM, PGD, TPGD, Square, OnePixel) in pixel
+//!   space, robust and transfer accuracy, sweeps over ε.
 //!
 //! [`backend`] names the backends the enabled features provide; [`swap`] copies a model
 //! from one backend to another and compares what they compute.
@@ -18,6 +21,7 @@ pub mod swap;
 pub use bio_rules;
 pub use datasets;
 pub use nas;
+pub use robustness;
 pub use search_space;
 
 /// Backends compiled in by this crate's features.

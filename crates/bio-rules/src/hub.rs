@@ -184,10 +184,11 @@ impl RuleHub {
 
     /// Runs `f` with every layer of this hub sending back-propagation's exact input
     /// gradient instead of its rule's: a back-propagation view of the same weights, for
-    /// true-gradient attacks and comparisons. The setting is read when a layer runs
-    /// forward, so put the forward pass and its backward pass inside `f`. Weight gradients
-    /// taken inside are back-propagation's too. The hub returns to its rules when `f`
-    /// returns or panics.
+    /// true-gradient attacks and comparisons. Each layer reads the setting when it runs
+    /// forward and keeps it in its backward step: a forward pass run inside `f` is
+    /// differentiated by back-propagation even if `backward()` is called after `f`
+    /// returns. Weight gradients of such a pass are back-propagation's too. The hub
+    /// returns to its rules when `f` returns or panics.
     ///
     /// ```
     /// use bio_rules::RuleHub;

@@ -92,6 +92,11 @@ fn with_backprop_sends_the_true_gradient_then_restores_the_rule() {
     assert_close(&dx, &bp, 1e-6);
     assert_close(&dw, &CONV_DW, 1e-6);
     assert!(!hub.is_backprop());
+    // Only the forward pass inside: the backward pass after it is still exact.
+    let x = tensor(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], [1, 1, 3, 3]).require_grad();
+    let y = hub.with_backprop(|| layer.forward(x.clone()));
+    let grads = y.sum().backward();
+    assert_close(&values(x.grad(&grads).expect("dx")), &bp, 1e-6);
     let (dx, _) = conv_grads(&layer);
     assert_close(&dx, &full_correlation_of_ones(b0), 1e-6);
     let panicked = std::panic::catch_unwind(|| hub.with_backprop(|| panic!("inside")));

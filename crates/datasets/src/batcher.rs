@@ -18,7 +18,8 @@ static BATCH_CALLS: AtomicU64 = AtomicU64::new(0);
 /// A batch of images and their labels.
 #[derive(Clone, Debug)]
 pub struct ImageBatch<B: Backend> {
-    /// Normalised images, shape `[N, 3, 32, 32]`.
+    /// Images, shape `[N, 3, H, W]`: normalised when made by [`CifarBatcher`] (32x32), in
+    /// `[0, 1]` and not normalised when made by [`crate::ImageDataset::batch`].
     pub images: Tensor<B, 4>,
     /// Class indices, shape `[N]`.
     pub targets: Tensor<B, 1, Int>,

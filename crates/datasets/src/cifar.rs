@@ -8,9 +8,15 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use burn::tensor::backend::Backend;
+
+use crate::augment::{Cutout, PlanarRecipe};
+use crate::batcher::ImageBatch;
+use crate::dataset::{ImageDataset, Mode};
 use crate::error::{DataError, Result};
-use crate::format::{CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES};
+use crate::format::{CLASS_NAMES, IMAGE_BYTES, IMAGE_SIZE, NUM_CLASSES};
 use crate::io;
+use crate::transform::{Augmentation, Normalization};
 
 /// One CIFAR-10 image with its label.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +41,7 @@ pub enum Split {
 pub struct Cifar10 {
     items: Vec<CifarItem>,
     class_names: Vec<String>,
+    cutout: Option<Cutout>,
 }
 
 impl fmt::Debug for Cifar10 {
@@ -42,6 +49,7 @@ impl fmt::Debug for Cifar10 {
         f.debug_struct("Cifar10")
             .field("len", &self.items.len())
             .field("class_names", &self.class_names)
+            .field("cutout", &self.cutout)
             .finish()
     }
 }
@@ -88,6 +96,7 @@ impl Cifar10 {
         Ok(Self {
             items,
             class_names: default_names(),
+            cutout: None,
         })
     }
 
@@ -104,7 +113,28 @@ impl Cifar10 {
         for (index, item) in items.iter().enumerate() {
             check_item(index, item, class_names.len())?;
         }
-        Ok(Self { items, class_names })
+        Ok(Self {
+            items,
+            class_names,
+            cutout: None,
+        })
+    }
+
+    /// The same data with cutout set for [`ImageDataset::batch`] in [`Mode::Train`] (off by
+    /// default; [`Cutout::DARTS`] is the paper's 16 pixels). [`crate::CifarBatcher`] ignores it.
+    pub fn with_cutout(mut self, cutout: Option<Cutout>) -> Self {
+        self.cutout = cutout;
+        self
+    }
+
+    /// The cutout setting used by [`ImageDataset::batch`].
+    pub fn cutout(&self) -> Option<Cutout> {
+        self.cutout
+    }
+
+    /// The statistics a model should normalise these images with ([`Normalization::CIFAR10`]).
+    pub fn normalization(&self) -> Normalization {
+        Normalization::CIFAR10
     }
 
     /// All items, in file order.
@@ -177,6 +207,7 @@ impl Cifar10 {
         Self {
             items,
             class_names: self.class_names.clone(),
+            cutout: self.cutout,
         }
     }
 
@@ -196,6 +227,43 @@ impl burn::data::dataset::Dataset<CifarItem> for Cifar10 {
 
     fn len(&self) -> usize {
         self.items.len()
+    }
+}
+
+/// CIFAR-10 batches at 32x32. [`Mode::Train`] applies the DARTS recipe: a random 32x32 crop
+/// of the image zero-padded by 4, a horizontal flip with probability 0.5, then cutout if set
+/// ([`Cifar10::with_cutout`]), filled with the CIFAR-10 mean.
+impl ImageDataset for Cifar10 {
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.class_names.len()
+    }
+
+    fn label(&self, index: usize) -> usize {
+        self.items.get(index).map_or(0, |item| item.label)
+    }
+
+    fn batch<B: Backend>(
+        &self,
+        indices: &[usize],
+        mode: Mode,
+        rng: &mut StdRng,
+        device: &B::Device,
+    ) -> Result<ImageBatch<B>> {
+        let recipe = PlanarRecipe {
+            size: IMAGE_SIZE,
+            augmentation: Augmentation::STANDARD,
+            cutout: self.cutout,
+            fill: Normalization::CIFAR10.mean,
+        };
+        let item = |i: usize| {
+            let item = &self.items[i];
+            (item.image.as_slice(), item.label)
+        };
+        recipe.batch(self.items.len(), item, indices, mode, rng, device)
     }
 }
 

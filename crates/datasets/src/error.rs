@@ -1,11 +1,11 @@
-//! Errors raised while reading CIFAR-10 files.
+//! Errors raised while reading data sets (CIFAR, ImageNet16-120, image folders).
 
 use std::path::PathBuf;
 
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, DataError>;
 
-/// Everything that can go wrong while reading CIFAR-10 data.
+/// Everything that can go wrong while reading data sets.
 ///
 /// Every variant that concerns a file carries its `path`, and every message names the file
 /// and the defect, so that a caller can print the error as it is.
@@ -106,5 +106,116 @@ pub enum DataError {
         index: usize,
         /// The dataset's length.
         len: usize,
+    },
+    /// A file holds no bytes at all (formats other than CIFAR-10, which uses [`Self::Empty`]).
+    #[error("{} is empty (0 bytes); expected {expected}", .path.display())]
+    EmptyFile {
+        /// The empty file.
+        path: PathBuf,
+        /// What the file should hold.
+        expected: String,
+    },
+    /// A path that should be a folder is not one (formats other than CIFAR-10).
+    #[error("{} is not a folder; expected {expected}", .path.display())]
+    NotAFolder {
+        /// The offending path.
+        path: PathBuf,
+        /// What folder was expected.
+        expected: String,
+    },
+    /// One of the two label bytes of a CIFAR-100 record is not a valid class index.
+    #[error(
+        "{} record {record}: {field} label {label} is out of range (expected 0..={})",
+        .path.display(), .classes.saturating_sub(1)
+    )]
+    Cifar100Label {
+        /// The offending file.
+        path: PathBuf,
+        /// Zero-based index of the record inside the file.
+        record: usize,
+        /// Which label byte: `"coarse"` (offset 0) or `"fine"` (offset 1).
+        field: &'static str,
+        /// The label byte that was read.
+        label: u8,
+        /// The number of classes of that kind (20 or 100).
+        classes: usize,
+    },
+    /// A file is not a pickle that can be decoded at all.
+    #[error("{} is not a readable Python pickle: {reason}", .path.display())]
+    Pickle {
+        /// The offending file.
+        path: PathBuf,
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// A pickled dict lacks a required key.
+    #[error(
+        "{} holds no `{key}` entry; expected a pickled dict with `data` (N x 768 uint8 array) \
+         and `labels` (list of N ints)",
+        .path.display()
+    )]
+    MissingKey {
+        /// The offending file.
+        path: PathBuf,
+        /// The missing key.
+        key: &'static str,
+    },
+    /// A pickled entry has the wrong type or shape.
+    #[error("{} entry `{key}`: {reason}", .path.display())]
+    BadEntry {
+        /// The offending file.
+        path: PathBuf,
+        /// The entry (`data`, `labels` or the top-level object).
+        key: &'static str,
+        /// What is wrong, with what was expected.
+        reason: String,
+    },
+    /// The label list and the image array of a pickled batch have different lengths.
+    #[error(
+        "{} has {rows} image rows in `data` but {labels} entries in `labels`; they must match",
+        .path.display()
+    )]
+    LengthMismatch {
+        /// The offending file.
+        path: PathBuf,
+        /// Number of rows of `data`.
+        rows: usize,
+        /// Number of labels.
+        labels: usize,
+    },
+    /// A label is outside the range the format allows (not one that is merely filtered out).
+    #[error("{} record {record}: label {label} is invalid; expected {expected}", .path.display())]
+    InvalidLabel {
+        /// The offending file.
+        path: PathBuf,
+        /// Zero-based index of the record inside the file.
+        record: usize,
+        /// The label that was read.
+        label: i64,
+        /// The allowed range.
+        expected: String,
+    },
+    /// An image file cannot be decoded.
+    #[error("{} is not a readable JPEG or PNG image: {reason}", .path.display())]
+    Image {
+        /// The offending file.
+        path: PathBuf,
+        /// What the decoder reported.
+        reason: String,
+    },
+    /// An image folder holds no class folders.
+    #[error(
+        "{} holds no class folders; expected root/<class>/<image>.jpeg|jpg|png",
+        .path.display()
+    )]
+    NoClasses {
+        /// The root folder.
+        path: PathBuf,
+    },
+    /// A class folder of an image folder holds no image files.
+    #[error("class folder {} holds no .jpeg, .jpg or .png file", .path.display())]
+    EmptyClass {
+        /// The class folder.
+        path: PathBuf,
     },
 }

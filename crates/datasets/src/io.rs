@@ -66,7 +66,7 @@ pub(crate) fn split_files(dir: &Path, split: Split) -> Result<Vec<PathBuf>> {
 }
 
 /// Fails unless `path` is an existing regular file.
-fn check_file(path: &Path, expected: &str) -> Result<()> {
+pub(crate) fn check_file(path: &Path, expected: &str) -> Result<()> {
     match fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(()),
         Ok(_) => Err(DataError::NotAFile {
@@ -136,7 +136,11 @@ fn parse_one(path: &Path, record: usize, bytes: &[u8]) -> Result<CifarItem> {
 
 /// Reads a class-name file: one name per line, empty lines skipped, exactly 10 names.
 pub fn read_class_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
-    let path = path.as_ref();
+    read_names(path.as_ref(), NUM_CLASSES)
+}
+
+/// Reads a class-name file: one name per line, empty lines skipped, exactly `expected` names.
+pub(crate) fn read_names(path: &Path, expected: usize) -> Result<Vec<String>> {
     check_file(path, "a class-name file with one name per line")?;
     let text = fs::read_to_string(path).map_err(|source| DataError::Io {
         path: path.into(),
@@ -148,8 +152,8 @@ pub fn read_class_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(String::from)
         .collect();
-    if names.len() != NUM_CLASSES {
-        let (found, expected) = (names.len(), NUM_CLASSES);
+    if names.len() != expected {
+        let found = names.len();
         return Err(DataError::ClassNames {
             path: path.to_path_buf(),
             found,
@@ -157,4 +161,39 @@ pub fn read_class_names(path: impl AsRef<Path>) -> Result<Vec<String>> {
         });
     }
     Ok(names)
+}
+
+/// Fails unless `dir` is an existing folder; `expected` says what it should hold.
+pub(crate) fn check_folder(dir: &Path, expected: &str) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(DataError::NotAFolder {
+            path: dir.to_path_buf(),
+            expected: expected.into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DataError::Missing {
+            path: dir.to_path_buf(),
+            expected: expected.into(),
+        }),
+        Err(source) => Err(DataError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Reads a whole regular, non-empty file; `expected` says what it should hold.
+pub(crate) fn read_nonempty(path: &Path, expected: &str) -> Result<Vec<u8>> {
+    check_file(path, expected)?;
+    let bytes = fs::read(path).map_err(|source| DataError::Io {
+        path: path.into(),
+        source,
+    })?;
+    if bytes.is_empty() {
+        return Err(DataError::EmptyFile {
+            path: path.into(),
+            expected: expected.into(),
+        });
+    }
+    Ok(bytes)
 }

@@ -31,6 +31,27 @@ impl Normalization {
         std: [0.247_032_33, 0.243_485_05, 0.261_59],
     };
 
+    /// CIFAR-100 training-set statistics (population mean/std over all 50,000 images), as
+    /// widely published for the official data.
+    pub const CIFAR100: Self = Self {
+        mean: [0.507_075_2, 0.486_548_9, 0.440_917_8],
+        std: [0.267_334_3, 0.256_438_5, 0.276_150_5],
+    };
+
+    /// ImageNet16-120 statistics as NAS-Bench-201 uses them: mean `[122.68, 116.66, 104.01]`
+    /// and std `[63.22, 61.26, 65.09]`, divided by 255.
+    pub const IMAGENET16: Self = Self {
+        mean: [122.68 / 255.0, 116.66 / 255.0, 104.01 / 255.0],
+        std: [63.22 / 255.0, 61.26 / 255.0, 65.09 / 255.0],
+    };
+
+    /// The usual ImageNet statistics (torchvision's `[0.485, 0.456, 0.406]` /
+    /// `[0.229, 0.224, 0.225]`).
+    pub const IMAGENET: Self = Self {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+
     /// No normalisation beyond scaling to `[0, 1]` (mean 0, std 1).
     pub const IDENTITY: Self = Self {
         mean: [0.0; 3],

@@ -216,7 +216,7 @@ fn check_rate(name: &'static str, value: f64, allow_zero: bool) -> Result<(), Na
 }
 
 impl WeightOptim {
-    fn validate(&self) -> Result<(), NasError> {
+    pub(crate) fn validate(&self) -> Result<(), NasError> {
         check_rate("weights.lr", self.lr, false)?;
         check_rate("weights.lr_min", self.lr_min, true)?;
         check_rate("weights.momentum", self.momentum, true)?;

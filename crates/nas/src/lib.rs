@@ -6,6 +6,9 @@
 //! gradient-norm clipping) on the network weights with a batch of the other. Every setting
 //! lives in one [`SearchConfig`], saved with the run; all random draws follow its seed.
 //!
+//! [`train()`] retrains a genotype with the paper's recipe ([`TrainConfig`]): model
+//! selection on a held-out split, the test set measured once at the end.
+//!
 //! With [`SearchConfig::alignment_every`] set, every that many weight steps each rule
 //! layer's alignment with back-propagation is measured on the step's batch
 //! ([`bio_rules::alignment`]), written to the run's `alignment.csv` and
@@ -19,6 +22,7 @@ mod error;
 pub mod plot;
 mod report;
 mod run_dir;
+pub mod train;
 
 pub use alignment::{
     AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RULE_CSV_HEADER, RuleSummary, rule_color,
@@ -29,3 +33,7 @@ pub use darts::{SearchData, SearchOutcome, search};
 pub use error::{NasError, Result};
 pub use report::{EpochReport, SearchObserver, Silent, StepReport};
 pub use run_dir::RunDir;
+pub use train::{
+    DropPathSchedule, LrSchedule, Selection, TrainConfig, TrainData, TrainEpoch, TrainObserver,
+    TrainOutcome, TrainSummary, holdout, train,
+};

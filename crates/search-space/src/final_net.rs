@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::avg_pool2d;
+use burn::tensor::module::{adaptive_avg_pool2d, avg_pool2d};
 use serde::{Deserialize, Serialize};
 
 use crate::cell::Cell;
@@ -139,7 +139,9 @@ pub enum NetworkStem<B: Backend> {
 /// The auxiliary classifier of DARTS, on the output of the cell at `2L/3`: ReLU, 5×5
 /// average pooling without padding (stride 3 on CIFAR, 2 on ImageNet), 1×1 convolution
 /// to 128 channels, batch norm, ReLU, 2×2 convolution to 768 channels, batch norm, ReLU,
-/// global average pooling (the identity at CIFAR's 1×1 map) and a linear layer.
+/// global average pooling (the identity at CIFAR's 1×1 map) and a linear layer. On maps
+/// smaller than 8×8 (small images, few cells), where that pooling would leave nothing for
+/// the 2×2 convolution, an adaptive average pooling to 2×2 takes its place.
 #[derive(Module, Debug)]
 pub struct AuxiliaryHead<B: Backend> {
     /// 1×1 convolution to 128 channels.
@@ -185,10 +187,15 @@ impl<B: RuleBackend> AuxiliaryHead<B> {
     /// Auxiliary logits.
     ///
     /// # Shapes
-    /// `[batch, c_in, h, w]` (h, w ≥ 6) to `[batch, classes]`
+    /// `[batch, c_in, h, w]` to `[batch, classes]`
     pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 2> {
-        let stride = [self.pool_stride; 2];
-        let x = avg_pool2d(relu(x), [5, 5], stride, [0, 0], false, false);
+        let [_, _, h, w] = x.dims();
+        let x = if h >= 8 && w >= 8 {
+            let stride = [self.pool_stride; 2];
+            avg_pool2d(relu(x), [5, 5], stride, [0, 0], false, false)
+        } else {
+            adaptive_avg_pool2d(relu(x), [2, 2])
+        };
         let x = relu(self.bn1.forward_mode(self.conv1.forward(x), mode));
         let x = relu(self.bn2.forward_mode(self.conv2.forward(x), mode));
         self.classifier.forward(global_average_pool(x))

@@ -79,6 +79,12 @@ fn auxiliary_head_gives_logits_in_training_only() {
         .with_auxiliary(true)
         .init::<B>(&Default::default())
         .expect("valid");
+    // 16×16 images leave a 4×4 map at the head: the adaptive pooling takes over.
+    let small = net
+        .forward_train(images(2, 16), 0.0)
+        .auxiliary
+        .expect("auxiliary logits");
+    assert_eq!(small.dims(), [2, 10]);
     let out = net.forward_train(images(2, 32), 0.0);
     let aux = out.auxiliary.expect("auxiliary logits");
     assert_eq!(aux.dims(), [2, 10]);

@@ -1,9 +1,39 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod pickle;
+
 use std::path::{Path, PathBuf};
 
-use datasets::{IMAGE_SIZE, PLANE_BYTES, RECORD_BYTES};
+use datasets::{IMAGE_SIZE, ImageBatch, PLANE_BYTES, RECORD_BYTES};
+
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(not(feature = "test-ndarray"))]
+pub type Cpu = burn::backend::Flex;
+/// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
+#[cfg(feature = "test-ndarray")]
+pub type Cpu = burn::backend::NdArray;
+
+/// The default device of [`Cpu`].
+pub fn cpu() -> burn::tensor::Device<Cpu> {
+    Default::default()
+}
+
+/// The images of a batch as a flat NCHW vector.
+pub fn pixels(batch: &ImageBatch<Cpu>) -> Vec<f32> {
+    batch.images.to_data().to_vec::<f32>().expect("f32 data")
+}
+
+/// The targets of a batch.
+pub fn targets(batch: &ImageBatch<Cpu>) -> Vec<i64> {
+    let data = batch.targets.to_data().convert::<i64>();
+    data.to_vec::<i64>().expect("int data")
+}
+
+/// A fresh temporary folder.
+pub fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
 
 /// One record whose pixel (c, y, x) is `f(c, y, x)`.
 pub fn record(label: u8, f: impl Fn(usize, usize, usize) -> u8) -> Vec<u8> {

@@ -1,4 +1,5 @@
 //! A tiny search on the repository's CIFAR-10 sample.
+#![allow(dead_code)] // Each test binary uses a different part.
 
 use datasets::{Cifar10, Split};
 use nas::{SearchConfig, SearchData};

@@ -1,0 +1,234 @@
+//! Retraining a genotype: the loss, the schedules, model selection on the validation
+//! split, checkpoints and a diverging run.
+
+mod common;
+
+use burn::backend::Autodiff;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use common::Cpu;
+use datasets::{DataError, ImageBatch, ImageDataset, Mode};
+use nas::train::{cross_entropy, curves_svg, evaluate, load_checkpoint};
+use nas::{
+    DropPathSchedule, LrSchedule, NasError, RunDir, Selection, Silent, TrainConfig, TrainData,
+    TrainSummary, train,
+};
+use rand::Rng;
+use rand::rngs::StdRng;
+use search_space::genotype::known;
+use search_space::{Network, NetworkConfig};
+
+type B = Autodiff<Cpu>;
+
+/// Two classes of 8×8 images: dark (class 0) and bright (class 1), with noise.
+struct Shades {
+    labels: Vec<usize>,
+}
+
+impl ImageDataset for Shades {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn num_classes(&self) -> usize {
+        2
+    }
+
+    fn label(&self, index: usize) -> usize {
+        self.labels[index]
+    }
+
+    fn batch<Bk: Backend>(
+        &self,
+        indices: &[usize],
+        mode: Mode,
+        rng: &mut StdRng,
+        device: &Bk::Device,
+    ) -> Result<ImageBatch<Bk>, DataError> {
+        let mut pixels = Vec::new();
+        for &i in indices {
+            let base = if self.labels[i] == 1 { 0.7 } else { 0.3 };
+            for k in 0..3 * 64 {
+                let noise = match mode {
+                    Mode::Train => rng.random_range(-0.2..0.2),
+                    Mode::Eval => ((i * 31 + k * 7) % 17) as f32 / 17.0 * 0.4 - 0.2,
+                };
+                pixels.push(base + noise);
+            }
+        }
+        let n = indices.len();
+        let images = Tensor::from_data(TensorData::new(pixels, [n, 3, 8, 8]), device);
+        let targets: Vec<i64> = indices.iter().map(|&i| self.labels[i] as i64).collect();
+        let targets = Tensor::<Bk, 1, Int>::from_data(TensorData::new(targets, [n]), device);
+        Ok(ImageBatch { images, targets })
+    }
+}
+
+fn shades(n: usize) -> Shades {
+    Shades {
+        labels: (0..n).map(|i| i % 2).collect(),
+    }
+}
+
+fn tiny_network() -> Network<B> {
+    NetworkConfig::new(known::biodarts())
+        .with_channels(2)
+        .with_layers(3)
+        .with_classes(2)
+        .with_auxiliary(true)
+        .with_mean([0.5; 3])
+        .with_std([0.25; 3])
+        .init(&Default::default())
+        .expect("valid")
+}
+
+fn tiny_config() -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        batch_size: 8,
+        lr: 0.05,
+        seed: 3,
+        ..TrainConfig::cifar()
+    }
+}
+
+#[test]
+fn cross_entropy_with_label_smoothing_matches_hand_values() {
+    // logits [0, ln 3] → p = [0.25, 0.75]; target 1.
+    let logits = Tensor::<Cpu, 2>::from_floats([[0.0, 3f32.ln()]], &Default::default());
+    let targets = Tensor::<Cpu, 1, Int>::from_ints([1], &Default::default());
+    let plain: f32 = cross_entropy(logits.clone(), targets.clone(), 0.0).into_scalar();
+    assert!((plain - 0.75f32.ln().abs()).abs() < 1e-6);
+    // 0.9 · (−ln 0.75) + 0.1 · (−(ln 0.25 + ln 0.75) / 2)
+    let want = 0.9 * 0.287_682 + 0.1 * (1.386_294 + 0.287_682) / 2.0;
+    let smoothed: f32 = cross_entropy(logits, targets, 0.1).into_scalar();
+    assert!((smoothed - want).abs() < 1e-5, "{smoothed} vs {want}");
+}
+
+#[test]
+fn schedules_follow_the_recipes() {
+    let cifar = TrainConfig::cifar();
+    assert!((cifar.lr_at(0) - 0.025).abs() < 1e-12);
+    assert!((cifar.lr_at(300) - 0.0125).abs() < 1e-12);
+    assert!((cifar.drop_path_at(0)).abs() < 1e-12);
+    assert!((cifar.drop_path_at(300) - 0.1).abs() < 1e-12);
+    let constant = TrainConfig {
+        drop_path_schedule: DropPathSchedule::Constant,
+        ..cifar.clone()
+    };
+    assert!((constant.drop_path_at(0) - 0.2).abs() < 1e-12);
+    let imagenet = TrainConfig::imagenet();
+    assert!((imagenet.lr_at(2) - 0.1 * 0.97 * 0.97).abs() < 1e-12);
+    assert_eq!(imagenet.label_smoothing, 0.1);
+    let json = serde_json::to_string(&imagenet).expect("serialise");
+    assert_eq!(
+        serde_json::from_str::<TrainConfig>(&json).expect("parse"),
+        imagenet
+    );
+    for bad in [
+        TrainConfig {
+            epochs: 0,
+            ..cifar.clone()
+        },
+        TrainConfig {
+            drop_path: 1.0,
+            ..cifar.clone()
+        },
+        TrainConfig {
+            lr: -1.0,
+            ..cifar.clone()
+        },
+        TrainConfig {
+            schedule: LrSchedule::Exponential { gamma: 0.0 },
+            ..cifar.clone()
+        },
+    ] {
+        assert!(
+            matches!(bad.validate(), Err(NasError::Config { .. })),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn selects_on_validation_and_tests_once_at_the_end() {
+    let data = shades(48);
+    let (train_idx, valid_idx, test_idx): (Vec<_>, Vec<_>, Vec<_>) =
+        ((0..32).collect(), (32..40).collect(), (40..48).collect());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = RunDir::create(dir.path().join("run")).expect("run dir");
+    let split = TrainData {
+        train: Selection::new(&data, &train_idx),
+        valid: Selection::new(&data, &valid_idx),
+        test: Some(Selection::new(&data, &test_idx)),
+    };
+    let outcome = train(tiny_network(), &tiny_config(), split, &run, &mut Silent).expect("trains");
+    assert_eq!(outcome.epochs.len(), 3);
+    let best = outcome.epochs.iter().fold(&outcome.epochs[0], |b, e| {
+        if e.valid_acc > b.valid_acc { e } else { b }
+    });
+    assert_eq!(outcome.best_epoch, best.epoch);
+    assert_eq!(outcome.best_valid_acc, best.valid_acc);
+    let metrics = std::fs::read_to_string(run.path().join("metrics.csv")).expect("metrics");
+    assert_eq!(metrics.lines().count(), 4);
+    let summary: TrainSummary = serde_json::from_str(
+        &std::fs::read_to_string(run.path().join("result.json")).expect("result"),
+    )
+    .expect("summary");
+    assert_eq!(summary.best_epoch, best.epoch);
+    // The best checkpoint reproduces the reported validation and test accuracy.
+    let device = Default::default();
+    let fresh: Network<Cpu> = NetworkConfig::new(known::biodarts())
+        .with_channels(2)
+        .with_layers(3)
+        .with_classes(2)
+        .with_auxiliary(true)
+        .with_mean([0.5; 3])
+        .with_std([0.25; 3])
+        .init(&device)
+        .expect("valid");
+    let loaded = load_checkpoint(&run.path().join("best.mpk"), fresh, &device).expect("loads");
+    let (_, valid) =
+        evaluate(&loaded, Selection::new(&data, &valid_idx), 8, &device).expect("eval");
+    assert_eq!(valid, outcome.best_valid_acc);
+    let (_, test) = evaluate(&loaded, Selection::new(&data, &test_idx), 8, &device).expect("eval");
+    assert_eq!(Some(test), summary.test_acc);
+    let svg = std::fs::read_to_string(run.path().join("curves.svg")).expect("curves");
+    assert_eq!(svg, curves_svg(&outcome.epochs));
+    assert!(svg.contains("<svg") && svg.contains("Accuracy"));
+}
+
+#[test]
+fn a_diverging_loss_stops_with_advice_and_keeps_earlier_checkpoints() {
+    let data = shades(24);
+    let (train_idx, valid_idx): (Vec<_>, Vec<_>) = ((0..16).collect(), (16..24).collect());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = RunDir::create(dir.path().join("run")).expect("run dir");
+    let split = TrainData {
+        train: Selection::new(&data, &train_idx),
+        valid: Selection::new(&data, &valid_idx),
+        test: None,
+    };
+    let config = TrainConfig {
+        lr: 1e30,
+        grad_clip: 1e30,
+        momentum: 0.0,
+        ..tiny_config()
+    };
+    let err = train(tiny_network(), &config, split, &run, &mut Silent).expect_err("diverges");
+    let message = err.to_string();
+    assert!(matches!(err, NasError::Diverged { .. }), "{message}");
+    assert!(message.contains("learning rate"), "{message}");
+    // Whatever epochs finished left loadable checkpoints.
+    if run.path().join("last.mpk").exists() {
+        let device = Default::default();
+        let fresh: Network<Cpu> = NetworkConfig::new(known::biodarts())
+            .with_channels(2)
+            .with_layers(3)
+            .with_classes(2)
+            .with_auxiliary(true)
+            .init(&device)
+            .expect("valid");
+        load_checkpoint(&run.path().join("last.mpk"), fresh, &device).expect("loads");
+    }
+}
