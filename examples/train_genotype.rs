@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 use bionas::backend::{Autodiff, Selected};
 use bionas::bio_rules::{LearningRule, ParamCounts};
 use bionas::datasets::{
-    Cifar10, Cifar100, Cutout, ImageDataset, ImageFolder, ImageNet16, ImageNet16Split, LabelKind,
-    Normalization, Split,
+    Cifar10, Cifar100, Cutout, FolderTransform, ImageDataset, ImageFolder, ImageNet16,
+    ImageNet16Split, LabelKind, Normalization, Split,
 };
 use bionas::nas::train::balanced_subset;
 use bionas::nas::{
@@ -101,6 +101,10 @@ struct Args {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Image folder only: side of the training crops and of the evaluation centre crop
+    /// (default 224; evaluation resizes the shorter side to 8/7 of it first).
+    #[arg(long)]
+    crop: Option<usize>,
     /// Output folder (default: runs/train-<time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -325,8 +329,12 @@ fn main() -> Result<()> {
             run(&args, &dir, &train, Some(&valid), &test)
         }
         DatasetKind::Folder => {
-            let train = ImageFolder::open(dir.join("train"))?;
-            let test = ImageFolder::open(dir.join("val"))?;
+            let transform = match args.crop {
+                Some(side) => FolderTransform::sized(side, side * 8 / 7, side),
+                None => FolderTransform::IMAGENET,
+            };
+            let train = ImageFolder::open(dir.join("train"))?.with_transform(transform);
+            let test = ImageFolder::open(dir.join("val"))?.with_transform(transform);
             run(&args, &dir, &train, None, &test)
         }
     }
