@@ -142,6 +142,15 @@ fn main() -> Result<()> {
             .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("runs/experiments-{secs}"))
     });
+    for arm in &args.arms {
+        genotype_of(arm, &args.searched)?;
+    }
+    if let Some(arm) = args.attack_arms.iter().find(|a| !args.arms.contains(a)) {
+        bail!("--attack-arms names `{arm}`, which --arms does not train");
+    }
+    if args.one_pixel.len() != 2 || args.seeds.is_empty() {
+        bail!("--one-pixel takes population,generations and --seeds at least one seed");
+    }
     let root = RunDir::create(&out)?;
     root.write_json("args.json", &format!("{args:?}"))?;
     let train_set = Cifar10::load(&args.data, Split::Train)?;
@@ -255,9 +264,19 @@ fn summary_table(arms: &[String], rows: &[Row]) -> String {
         let (test, test_sd) = mean_std(&pick(|r| 100.0 * r.test_acc));
         let (valid, valid_sd) = mean_std(&pick(|r| 100.0 * r.valid_acc));
         let (secs, _) = mean_std(&pick(|r| r.seconds));
+        // A spread needs two runs.
+        let spread = |sd: f64| {
+            if of.len() > 1 {
+                format!(" ± {sd:.1}")
+            } else {
+                String::new()
+            }
+        };
         text.push_str(&format!(
-            "| {arm} | {} | {test:.1} ± {test_sd:.1} | {valid:.1} ± {valid_sd:.1} | {secs:.0} |\n",
-            of.len()
+            "| {arm} | {} | {test:.1}{} | {valid:.1}{} | {secs:.0} |\n",
+            of.len(),
+            spread(test_sd),
+            spread(valid_sd)
         ));
     }
     text
@@ -395,7 +414,7 @@ fn attack(args: &Args, root: &RunDir, test_set: &Cifar10) -> Result<()> {
     }
     root.write_atomic("robustness.csv", sweep_csv(&rows).as_bytes())?;
     let mut figure = Figure::new(2);
-    for attack in ["FGSM", "PGD", "TPGD", "Square"] {
+    for attack in ["FGSM", "PGD", "TPGD", "Square", "OnePixel"] {
         let of: Vec<SweepRow> = rows
             .iter()
             .filter(|r| r.attack == attack)

@@ -22,6 +22,7 @@ use bionas::nas::{
 };
 use bionas::search_space::genotype::known;
 use bionas::search_space::{FeedbackLen, Genotype, Network, NetworkConfig, StemKind};
+use burn::tensor::backend::Backend;
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -221,8 +222,34 @@ impl Args {
             .with_std(norm.std)
     }
 
+    /// Cutout applies to the CIFAR data sets only.
     fn cutout(&self) -> usize {
-        self.cutout.unwrap_or(if self.paper() { 16 } else { 0 })
+        let cifar = matches!(self.dataset, DatasetKind::Cifar10 | DatasetKind::Cifar100);
+        match self.cutout {
+            Some(length) if cifar => length,
+            _ if cifar && self.paper() => 16,
+            _ => 0,
+        }
+    }
+
+    /// Checks what can be checked before any data is read.
+    fn check(&self) -> Result<()> {
+        let cifar = matches!(self.dataset, DatasetKind::Cifar10 | DatasetKind::Cifar100);
+        if self.cutout.is_some_and(|c| c > 0) && !cifar {
+            bail!("--cutout applies to cifar10 and cifar100 only");
+        }
+        let folder = self.dataset == DatasetKind::Folder;
+        if self
+            .crop
+            .is_some_and(|side| !folder || !(8..=4096).contains(&side))
+        {
+            bail!("--crop takes a side from 8 to 4096, with --dataset folder");
+        }
+        self.genotype()?;
+        self.train_config()
+            .validate()
+            .context("invalid training settings")?;
+        Ok(())
     }
 
     fn cutout_option(&self) -> Option<Cutout> {
@@ -237,7 +264,13 @@ impl Args {
                 env!("CARGO_MANIFEST_DIR"),
                 "/datasets/cifar10-mini"
             ))),
-            (None, kind) => bail!("--data is required for --dataset {kind:?}"),
+            (None, kind) => {
+                let name = kind.to_possible_value().map(|v| v.get_name().to_string());
+                bail!(
+                    "--data is required for --dataset {}",
+                    name.unwrap_or_default()
+                )
+            }
         }
     }
 
@@ -304,6 +337,7 @@ impl TrainObserver for Progress {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    args.check()?;
     let dir = args.data_dir()?;
     let cutout = args.cutout_option();
     match args.dataset {
@@ -335,6 +369,13 @@ fn main() -> Result<()> {
             };
             let train = ImageFolder::open(dir.join("train"))?.with_transform(transform);
             let test = ImageFolder::open(dir.join("val"))?.with_transform(transform);
+            if train.class_names() != test.class_names() {
+                bail!(
+                    "{} and {} hold different class folders: the labels would not match",
+                    train.root().display(),
+                    test.root().display()
+                );
+            }
             run(&args, &dir, &train, None, &test)
         }
     }
@@ -351,7 +392,6 @@ fn run<D: ImageDataset>(
 ) -> Result<()> {
     let genotype = args.genotype()?;
     let config = args.train_config();
-    config.validate().context("invalid training settings")?;
     let (train_idx, valid_idx) = match valid {
         Some(v) => (
             balanced_subset(train, args.train_subset, args.seed),
@@ -362,6 +402,8 @@ fn run<D: ImageDataset>(
     let test_idx: Vec<usize> = (0..test.len()).collect();
     let network = args.network_config(genotype.clone(), train.num_classes());
     let device = Default::default();
+    // Weights, feedback and drop-path masks follow --seed too.
+    <Autodiff<Selected> as Backend>::seed(&device, args.seed);
     let model: Network<Autodiff<Selected>> = network.init(&device)?;
     let counts = ParamCounts::of(&model);
     let run_dir = RunDir::create(args.out_dir())?;

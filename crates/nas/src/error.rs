@@ -41,6 +41,21 @@ pub enum NasError {
         /// The value (NaN or infinite).
         value: f32,
     },
+    /// The gradient stopped being finite while the loss still was (non-finite input
+    /// images, or weights that already overflowed).
+    #[error(
+        "the gradient norm became {value} at epoch {epoch}, step {step} while the loss was \
+         finite: check the data for NaN or infinite pixels, then try a lower learning rate \
+         or a smaller grad_clip"
+    )]
+    NonFiniteGradient {
+        /// 0-based epoch.
+        epoch: usize,
+        /// 0-based step within the epoch.
+        step: usize,
+        /// The norm (NaN or infinite).
+        value: f64,
+    },
     /// A file of the run could not be written.
     #[error("cannot write {path}: {source}")]
     Io {

@@ -7,8 +7,9 @@
 //! Then evaluate on the validation split with running batch-norm statistics; the model
 //! with the best validation accuracy so far is written to `best.mpk`, the latest to
 //! `last.mpk` (both atomically), a row goes to `metrics.csv` and the curves are redrawn
-//! in `curves.svg`. A non-finite loss stops
-//! the run with [`NasError::Diverged`]; the checkpoints already written stay valid.
+//! in `curves.svg`. A non-finite loss stops the run with [`NasError::Diverged`], a
+//! non-finite gradient norm with [`NasError::NonFiniteGradient`] (before the step could
+//! spoil the weights); the checkpoints already written stay valid.
 
 use bio_rules::RuleBackend;
 use burn::module::{AutodiffModule, Module};
@@ -83,7 +84,9 @@ pub struct TrainConfig {
     pub auxiliary_weight: f64,
     /// Label smoothing `ε` of the cross-entropy (CIFAR 0, ImageNet 0.1).
     pub label_smoothing: f64,
-    /// Seed of shuffling, augmentation and drop-path.
+    /// Seed of shuffling and augmentation (the run's generator) and of the backend's
+    /// generator (drop-path masks, brSF's feedback), set when training starts. Weights are
+    /// drawn when the network is built: seed the backend before that for a repeatable run.
     pub seed: u64,
 }
 
@@ -328,11 +331,12 @@ where
     }
     let start = Instant::now();
     let device = model.devices().into_iter().next().unwrap_or_default();
+    B::seed(&device, config.seed);
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut optimiser = config.optimiser().sgd::<B, Network<B>>();
     let mut model = model;
     let mut order = data.train.indices.to_vec();
-    let mut epochs = Vec::with_capacity(config.epochs);
+    let mut epochs = Vec::new();
     let mut best: Option<(usize, f64, Network<B::InnerBackend>)> = None;
     run.append_line("metrics.csv", TRAIN_CSV_HEADER)?;
     for epoch in 0..config.epochs {
@@ -364,7 +368,14 @@ where
                 });
             }
             let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-            clip_global_norm(&model, &mut grads, config.grad_clip);
+            let norm = clip_global_norm(&model, &mut grads, config.grad_clip);
+            if !norm.is_finite() {
+                return Err(NasError::NonFiniteGradient {
+                    epoch,
+                    step,
+                    value: norm,
+                });
+            }
             model = optimiser.step(lr, model, grads);
             totals.0 += value as f64 * chunk.len() as f64;
             totals.2 += chunk.len();
@@ -591,11 +602,12 @@ pub fn holdout<D: ImageDataset>(
     let (train, valid) = (back(train), back(valid));
     if train.is_empty() || valid.is_empty() {
         let reason = format!(
-            "{} images leave an empty train or validation part",
+            "{} images leave an empty train or validation part (the split is made class by \
+             class): use more images (train_subset) or another valid_fraction",
             pool.len()
         );
         return Err(NasError::Config {
-            setting: "valid_fraction",
+            setting: "train_subset / valid_fraction",
             reason,
         });
     }

@@ -20,9 +20,20 @@ use search_space::{Network, NetworkConfig};
 
 type B = Autodiff<Cpu>;
 
-/// Two classes of 8×8 images: dark (class 0) and bright (class 1), with noise.
+/// The backend's generator is process-wide: tests that draw from it take turns, so a
+/// seeded run is not disturbed by another test's draws.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Two classes of 8×8 images: dark (class 0) and bright (class 1), with noise. After
+/// `poison_after` training batches, training images are NaN.
 struct Shades {
     labels: Vec<usize>,
+    poison_after: usize,
+    batches: std::sync::atomic::AtomicUsize,
 }
 
 impl ImageDataset for Shades {
@@ -46,6 +57,11 @@ impl ImageDataset for Shades {
         device: &Bk::Device,
     ) -> Result<ImageBatch<Bk>, DataError> {
         let mut pixels = Vec::new();
+        let poisoned = mode == Mode::Train
+            && self
+                .batches
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                >= self.poison_after;
         for &i in indices {
             let base = if self.labels[i] == 1 { 0.7 } else { 0.3 };
             for k in 0..3 * 64 {
@@ -53,7 +69,7 @@ impl ImageDataset for Shades {
                     Mode::Train => rng.random_range(-0.2..0.2),
                     Mode::Eval => ((i * 31 + k * 7) % 17) as f32 / 17.0 * 0.4 - 0.2,
                 };
-                pixels.push(base + noise);
+                pixels.push(if poisoned { f32::NAN } else { base + noise });
             }
         }
         let n = indices.len();
@@ -67,6 +83,8 @@ impl ImageDataset for Shades {
 fn shades(n: usize) -> Shades {
     Shades {
         labels: (0..n).map(|i| i % 2).collect(),
+        poison_after: usize::MAX,
+        batches: Default::default(),
     }
 }
 
@@ -152,6 +170,7 @@ fn schedules_follow_the_recipes() {
 
 #[test]
 fn selects_on_validation_and_tests_once_at_the_end() {
+    let _turn = serial();
     let data = shades(48);
     let (train_idx, valid_idx, test_idx): (Vec<_>, Vec<_>, Vec<_>) =
         ((0..32).collect(), (32..40).collect(), (40..48).collect());
@@ -178,16 +197,8 @@ fn selects_on_validation_and_tests_once_at_the_end() {
     assert_eq!(summary.best_epoch, best.epoch);
     // The best checkpoint reproduces the reported validation and test accuracy.
     let device = Default::default();
-    let fresh: Network<Cpu> = NetworkConfig::new(known::biodarts())
-        .with_channels(2)
-        .with_layers(3)
-        .with_classes(2)
-        .with_auxiliary(true)
-        .with_mean([0.5; 3])
-        .with_std([0.25; 3])
-        .init(&device)
-        .expect("valid");
-    let loaded = load_checkpoint(&run.path().join("best.mpk"), fresh, &device).expect("loads");
+    let loaded =
+        load_checkpoint(&run.path().join("best.mpk"), tiny_inner(), &device).expect("loads");
     let (_, valid) =
         evaluate(&loaded, Selection::new(&data, &valid_idx), 8, &device).expect("eval");
     assert_eq!(valid, outcome.best_valid_acc);
@@ -199,8 +210,13 @@ fn selects_on_validation_and_tests_once_at_the_end() {
 }
 
 #[test]
-fn a_diverging_loss_stops_with_advice_and_keeps_earlier_checkpoints() {
-    let data = shades(24);
+fn non_finite_training_stops_with_advice_and_keeps_the_last_good_checkpoint() {
+    let _turn = serial();
+    // Two batches per epoch: epoch 0 is clean, the first batch of epoch 1 is NaN.
+    let data = Shades {
+        poison_after: 2,
+        ..shades(24)
+    };
     let (train_idx, valid_idx): (Vec<_>, Vec<_>) = ((0..16).collect(), (16..24).collect());
     let dir = tempfile::tempdir().expect("temp dir");
     let run = RunDir::create(dir.path().join("run")).expect("run dir");
@@ -209,26 +225,74 @@ fn a_diverging_loss_stops_with_advice_and_keeps_earlier_checkpoints() {
         valid: Selection::new(&data, &valid_idx),
         test: None,
     };
+    let err =
+        train(tiny_network(), &tiny_config(), split, &run, &mut Silent).expect_err("diverges");
+    let message = err.to_string();
+    // NaN pixels need not make the loss NaN (ReLU maps NaN to 0 on some backends), but
+    // they always reach the stem's weight gradient.
+    match err {
+        NasError::Diverged { epoch, step, .. }
+        | NasError::NonFiniteGradient { epoch, step, .. } => {
+            assert_eq!((epoch, step), (1, 0))
+        }
+        other => panic!("expected divergence, got {other}"),
+    }
+    assert!(
+        message.contains("learning rate") && message.contains("epoch 1"),
+        "{message}"
+    );
+    let metrics = std::fs::read_to_string(run.path().join("metrics.csv")).expect("metrics");
+    assert_eq!(metrics.lines().count(), 2, "header and epoch 0");
+    let device = Default::default();
+    let loaded = load_checkpoint(&run.path().join("last.mpk"), tiny_inner(), &device)
+        .expect("the epoch-0 checkpoint loads");
+    let (loss, _) = evaluate(&loaded, Selection::new(&data, &valid_idx), 8, &device).expect("eval");
+    assert!(loss.is_finite());
+}
+
+#[test]
+fn same_seed_same_run() {
+    let _turn = serial();
+    let data = shades(24);
+    let (train_idx, valid_idx): (Vec<_>, Vec<_>) = ((0..16).collect(), (16..24).collect());
+    let dir = tempfile::tempdir().expect("temp dir");
     let config = TrainConfig {
-        lr: 1e30,
-        grad_clip: 1e30,
-        momentum: 0.0,
+        drop_path_schedule: DropPathSchedule::Constant,
+        epochs: 2,
         ..tiny_config()
     };
-    let err = train(tiny_network(), &config, split, &run, &mut Silent).expect_err("diverges");
-    let message = err.to_string();
-    assert!(matches!(err, NasError::Diverged { .. }), "{message}");
-    assert!(message.contains("learning rate"), "{message}");
-    // Whatever epochs finished left loadable checkpoints.
-    if run.path().join("last.mpk").exists() {
-        let device = Default::default();
-        let fresh: Network<Cpu> = NetworkConfig::new(known::biodarts())
-            .with_channels(2)
-            .with_layers(3)
-            .with_classes(2)
-            .with_auxiliary(true)
-            .init(&device)
-            .expect("valid");
-        load_checkpoint(&run.path().join("last.mpk"), fresh, &device).expect("loads");
+    let mut losses = Vec::new();
+    for name in ["a", "b"] {
+        let run = RunDir::create(dir.path().join(name)).expect("run dir");
+        let split = TrainData {
+            train: Selection::new(&data, &train_idx),
+            valid: Selection::new(&data, &valid_idx),
+            test: None,
+        };
+        <B as Backend>::seed(&Default::default(), 11);
+        let outcome = train(tiny_network(), &config, split, &run, &mut Silent).expect("trains");
+        losses.push(
+            outcome
+                .epochs
+                .iter()
+                .map(|e| e.train_loss)
+                .collect::<Vec<_>>(),
+        );
     }
+    // Bit for bit on flex; ndarray sums on several threads in a varying order.
+    for (a, b) in losses[0].iter().zip(&losses[1]) {
+        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{:?}", losses);
+    }
+}
+
+fn tiny_inner() -> Network<Cpu> {
+    NetworkConfig::new(known::biodarts())
+        .with_channels(2)
+        .with_layers(3)
+        .with_classes(2)
+        .with_auxiliary(true)
+        .with_mean([0.5; 3])
+        .with_std([0.25; 3])
+        .init(&Default::default())
+        .expect("valid")
 }

@@ -138,10 +138,10 @@ pub enum NetworkStem<B: Backend> {
 
 /// The auxiliary classifier of DARTS, on the output of the cell at `2L/3`: ReLU, 5×5
 /// average pooling without padding (stride 3 on CIFAR, 2 on ImageNet), 1×1 convolution
-/// to 128 channels, batch norm, ReLU, 2×2 convolution to 768 channels, batch norm, ReLU,
-/// global average pooling (the identity at CIFAR's 1×1 map) and a linear layer. On maps
-/// smaller than 8×8 (small images, few cells), where that pooling would leave nothing for
-/// the 2×2 convolution, an adaptive average pooling to 2×2 takes its place.
+/// to 128 channels, batch norm, ReLU, 2×2 convolution to 768 channels, batch norm (CIFAR
+/// only: DARTS' ImageNet head has none there), ReLU, global average pooling (the identity
+/// at CIFAR's 1×1 map) and a linear layer. On maps too small for that pooling to leave a
+/// 2×2 map (small images, few cells), an adaptive average pooling to 2×2 takes its place.
 #[derive(Module, Debug)]
 pub struct AuxiliaryHead<B: Backend> {
     /// 1×1 convolution to 128 channels.
@@ -150,8 +150,8 @@ pub struct AuxiliaryHead<B: Backend> {
     pub bn1: BatchNorm2d<B>,
     /// 2×2 convolution to 768 channels.
     pub conv2: RuleConv2d<B>,
-    /// Its batch norm.
-    pub bn2: BatchNorm2d<B>,
+    /// Its batch norm (CIFAR head only).
+    pub bn2: Option<BatchNorm2d<B>>,
     /// The classifier.
     pub classifier: RuleLinear<B>,
     /// Stride of the average pooling.
@@ -176,7 +176,7 @@ impl<B: RuleBackend> AuxiliaryHead<B> {
             conv1: conv([c_in, 128], 1),
             bn1: BatchNorm2dConfig::new(128).init(device),
             conv2: conv([128, 768], 2),
-            bn2: BatchNorm2dConfig::new(768).init(device),
+            bn2: (stem == StemKind::Cifar).then(|| BatchNorm2dConfig::new(768).init(device)),
             classifier: RuleLinearConfig::new(768, classes)
                 .with_rule(rule)
                 .init_with_hub(hub, device),
@@ -190,14 +190,21 @@ impl<B: RuleBackend> AuxiliaryHead<B> {
     /// `[batch, c_in, h, w]` to `[batch, classes]`
     pub fn forward(&self, x: Tensor<B, 4>, mode: NormMode) -> Tensor<B, 2> {
         let [_, _, h, w] = x.dims();
-        let x = if h >= 8 && w >= 8 {
+        // The 5×5 pooling leaves at least 2×2 from `5 + stride` pixels on.
+        let fits = h.min(w) >= 5 + self.pool_stride;
+        let x = if fits {
             let stride = [self.pool_stride; 2];
             avg_pool2d(relu(x), [5, 5], stride, [0, 0], false, false)
         } else {
             adaptive_avg_pool2d(relu(x), [2, 2])
         };
         let x = relu(self.bn1.forward_mode(self.conv1.forward(x), mode));
-        let x = relu(self.bn2.forward_mode(self.conv2.forward(x), mode));
+        let x = self.conv2.forward(x);
+        let x = match &self.bn2 {
+            Some(bn) => bn.forward_mode(x, mode),
+            None => x,
+        };
+        let x = relu(x);
         self.classifier.forward(global_average_pool(x))
     }
 }
@@ -338,7 +345,8 @@ impl NetworkConfig {
 }
 
 impl<B: RuleBackend> Network<B> {
-    /// Class logits, batch norms in [`NormMode::Auto`], no drop-path, no auxiliary head.
+    /// Class logits, batch norms in [`NormMode::Auto`], no drop-path; the auxiliary head
+    /// is not run.
     ///
     /// # Shapes
     /// - images: `[batch, 3, height, width]`
@@ -377,7 +385,7 @@ impl<B: RuleBackend> Network<B> {
             }
             NetworkStem::ImageNet(stem) => stem.forward(images, mode),
         };
-        let train_aux = mode != NormMode::Running;
+        let train_aux = mode == NormMode::Batch;
         let mut auxiliary = None;
         let mut index = 0;
         let out = chain_cells(s0, s1, &self.cells, |cell, s0, s1| {

@@ -106,6 +106,23 @@ fn auxiliary_head_gives_logits_in_training_only() {
 }
 
 #[test]
+fn imagenet_auxiliary_head_has_no_second_batch_norm() {
+    let net = small()
+        .with_stem(StemKind::ImageNet)
+        .with_layers(6)
+        .with_auxiliary(true)
+        .init::<B>(&Default::default())
+        .expect("valid");
+    let head = net.auxiliary.as_ref().expect("head");
+    assert!(head.bn2.is_none() && head.pool_stride == 2);
+    let aux = net
+        .forward_train(images(2, 64), 0.0)
+        .auxiliary
+        .expect("aux logits");
+    assert_eq!(aux.dims(), [2, 10]);
+}
+
+#[test]
 fn evaluation_is_deterministic_uses_running_statistics_and_passes_gradients() {
     let net = small().init::<B>(&Default::default()).expect("valid");
     let x = images(3, 16).require_grad();
@@ -152,8 +169,7 @@ fn drop_path_acts_in_training_only_and_spares_the_identity() {
     let plain = values(net.forward_train(x.clone(), 0.0).logits);
     let dropped = values(net.forward_train(x.clone(), 0.5).logits);
     assert!(max_diff(&plain, &dropped) > 1e-4);
-    // A normal cell of identities only (and a max pool, which has nothing to drop but
-    // is not the identity) against drop rates.
+    // A normal cell of identities only against drop rates.
     let mut genotype = known::darts_v2();
     for edge in &mut genotype.normal.edges {
         *edge = GenotypeEdge::new(Candidate::plain(Operation::SkipConnect), edge.input.min(1));
