@@ -25,6 +25,7 @@ use bionas::robustness::{
 };
 use bionas::search_space::genotype::known;
 use bionas::search_space::{Genotype, Network, NetworkConfig};
+use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 use clap::Parser;
 use rand::SeedableRng;
@@ -97,6 +98,9 @@ struct Args {
     /// Population and generations of the one-pixel attack.
     #[arg(long, value_delimiter = ',', default_value = "20,10")]
     one_pixel: Vec<usize>,
+    /// Skip training: attack the models already trained in --out (same arms and sizes).
+    #[arg(long)]
+    attack_only: bool,
     /// Output folder (default: runs/experiments-<time>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -150,6 +154,13 @@ fn main() -> Result<()> {
     }
     if args.one_pixel.len() != 2 || args.seeds.is_empty() {
         bail!("--one-pixel takes population,generations and --seeds at least one seed");
+    }
+    if args.attack_only {
+        let root = RunDir::create(&out)?;
+        let test_set = Cifar10::load(&args.data, Split::Test)?;
+        attack(&args, &root, &test_set)?;
+        println!("results in {}", root.path().display());
+        return Ok(());
     }
     let root = RunDir::create(&out)?;
     root.write_json("args.json", &format!("{args:?}"))?;
@@ -310,7 +321,10 @@ fn load_best(args: &Args, root: &RunDir, arm: &str) -> Result<Network<B>> {
         );
     }
     let model = network_config(args, genotype_of(arm, &args.searched)?).init(&Default::default())?;
-    Ok(load_checkpoint(&path, model, &Default::default())?)
+    // No parameter tracks gradients: attacks differentiate the input only, and a forward
+    // pass of the black-box attacks then builds no graph that would wait for a backward
+    // pass that never comes.
+    Ok(load_checkpoint(&path, model, &Default::default())?.no_grad())
 }
 
 fn attack(args: &Args, root: &RunDir, test_set: &Cifar10) -> Result<()> {

@@ -9,6 +9,11 @@
 //! `loss.backward()` and `x.grad(&grads)`); the model is never changed. They follow the
 //! model's own backward pass, so a bio-inspired rule's pseudo-gradient is what they see.
 //!
+//! Give the attacks a model whose parameters do not track gradients (Burn's
+//! `Module::no_grad`): on an autodiff backend, forward passes with tracked parameters and no
+//! backward pass (the black-box attacks' queries, the accuracy counts) keep their graphs
+//! alive, and memory grows with every query.
+//!
 //! Symbols: `x` clean images, `y` labels, `f` the logits, `ε` the L∞ radius, `α` the step,
 //! `CE(z, y) = −log softmax(z)[y]`, `Π(x')` the element-wise clamp of `x'` to
 //! `[x − ε, x + ε] ∩ [0, 1]`. Losses are summed over the batch, so an image's attack does
