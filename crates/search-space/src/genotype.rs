@@ -141,6 +141,16 @@ pub enum GenotypeError {
         /// One past the last node.
         end: usize,
     },
+    /// Text in DARTS' Python form could not be read.
+    #[error("DARTS genotype text, byte {position} (near `{near}`): {reason}")]
+    DartsSyntax {
+        /// Byte offset of the problem.
+        position: usize,
+        /// What is wrong.
+        reason: String,
+        /// The text from there on (a few characters).
+        near: String,
+    },
     /// A network size or setting is out of range.
     #[error("invalid network configuration: {0}")]
     Size(String),

@@ -26,6 +26,7 @@
 
 mod cell;
 mod count;
+mod darts_text;
 mod edge;
 mod final_net;
 pub mod genotype;

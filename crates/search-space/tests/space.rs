@@ -311,3 +311,77 @@ fn malformed_genotypes_are_refused_with_the_reason() {
         .replacen("\"frsf\"", "\"hebb\"", 1);
     assert!(Genotype::from_json(&bad_rule).is_err());
 }
+
+#[test]
+fn darts_text_round_trips_and_reads_the_original_files() {
+    let searched = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../genotypes/searched_cifar10_3k.json");
+    let searched = Genotype::load(searched).expect("shipped genotype");
+    for genotype in [known::biodarts(), known::darts_v2(), searched] {
+        let text = genotype.to_string();
+        assert_eq!(Genotype::from_darts(&text).expect("round trip"), genotype);
+    }
+    // The DARTS repository's form: no rule suffix (BP), double quotes, range(), newlines.
+    let original = "Genotype(\n  normal=[(\"sep_conv_3x3\", 0), ('sep_conv_3x3', 1), \
+        ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), \
+        ('skip_connect', 0), ('dil_conv_3x3', 2)], normal_concat=range(2, 6),\n  \
+        reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), \
+        ('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), \
+        ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5],\n)";
+    assert_eq!(
+        Genotype::from_darts(original).expect("DARTS_V2"),
+        known::darts_v2()
+    );
+}
+
+#[test]
+fn darts_text_errors_say_where_and_what() {
+    let good = known::biodarts().to_string();
+    let cases = [
+        (
+            good.replace("sep_conv_3x3_fr", "sep_conv_7x7_fr"),
+            "unknown operation",
+        ),
+        (
+            good.replace("sep_conv_3x3_fr", "sep_conv_3x3_xx"),
+            "unknown rule suffix `_xx`",
+        ),
+        (
+            good.replace("'max_pool_3x3'", "'max_pool_3x3_u'"),
+            "has no weights",
+        ),
+        (good[..good.len() / 2].to_string(), "expected"),
+        (
+            good.replace("reduce_concat", "reduce_kontakt"),
+            "unknown field",
+        ),
+        (
+            good.replace(", reduce_concat=[2, 3, 4, 5]", ""),
+            "`reduce_concat` is missing",
+        ),
+        (format!("{good} trailing"), "after the closing"),
+        ("Phenotype(normal=[])".to_string(), "expected `Genotype(`"),
+        (
+            good.replace("('skip_connect', 0)", "('skip_connect', x)"),
+            "not a whole number",
+        ),
+    ];
+    for (text, want) in cases {
+        match Genotype::from_darts(&text) {
+            Err(e @ GenotypeError::DartsSyntax { .. }) => {
+                let message = e.to_string();
+                assert!(
+                    message.contains(want) && message.contains("byte"),
+                    "{message}"
+                );
+            }
+            other => panic!("{text}: expected a syntax error with `{want}`, got {other:?}"),
+        }
+    }
+    // Well-formed text of a bad genotype gets the usual validation error.
+    let duplicated = good.replace("('skip_connect', 1)", "('skip_connect', 0)");
+    assert!(matches!(
+        Genotype::from_darts(&duplicated),
+        Err(GenotypeError::DuplicateInput { .. })
+    ));
+}
