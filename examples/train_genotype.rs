@@ -422,6 +422,8 @@ fn run<D: ImageDataset>(
         },
     )?;
     genotype.save(run_dir.path().join("genotype.json"))?;
+    run_dir.write_atomic("cells.svg", genotype.to_svg().as_bytes())?;
+    run_dir.write_atomic("cells.dot", genotype.to_dot().as_bytes())?;
     println!("genotype {genotype}");
     println!(
         "C={}, {} cells, {} trained parameters, {} feedback values apart; skeleton on {}",

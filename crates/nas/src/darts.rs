@@ -157,6 +157,7 @@ fn record_alignment(run: &RunDir, log: &AlignmentLog, written: &mut usize) -> Re
 
 fn record_epoch(run: &RunDir, report: &EpochReport, genotype: &Genotype) -> Result<()> {
     run.write_json("genotype.json", genotype)?;
+    run.write_atomic("cells.svg", genotype.to_svg().as_bytes())?;
     let line = serde_json::json!({ "epoch": report.epoch, "genotype": genotype });
     run.append_line("genotypes.jsonl", &line.to_string())?;
     let metrics = serde_json::to_string(report).unwrap_or_default();

@@ -27,6 +27,7 @@
 mod cell;
 mod count;
 mod darts_text;
+pub mod draw;
 mod edge;
 mod final_net;
 pub mod genotype;

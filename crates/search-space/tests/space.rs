@@ -385,3 +385,29 @@ fn darts_text_errors_say_where_and_what() {
         Err(GenotypeError::DuplicateInput { .. })
     ));
 }
+
+#[test]
+fn cells_draw_as_dot_and_svg() {
+    let genotype = known::biodarts();
+    let dot = genotype.normal.to_dot("normal");
+    assert!(
+        dot.contains("\"c_{k-1}\" -> \"0\" [label=\"skip_connect\"]"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"0\" -> \"1\" [label=\"sep_conv_3x3 (usf)\"]"),
+        "{dot}"
+    );
+    assert_eq!(dot.matches("-> \"c_{k}\"").count(), 4);
+    assert_eq!(dot.matches("[label=").count(), 8);
+    let svg = genotype.reduce.to_svg("reduction cell");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("dil_conv_5x5 (usf)") && svg.contains("reduction cell"));
+    // Eight edges, four lines into the output, seven boxes and the background.
+    assert_eq!(svg.matches("<path d=\"M").count() - 1, 8);
+    assert_eq!(svg.matches("stroke-dasharray").count(), 4);
+    assert_eq!(svg.matches("<rect").count(), 8);
+    let both = genotype.to_svg();
+    assert!(both.contains("normal cell") && both.contains("reduction cell"));
+    assert_eq!(both.matches("<svg").count(), 1);
+}
