@@ -33,6 +33,8 @@ fn a_search_writes_its_run_folder() {
         report.alpha_max_abs
     );
     let saved = search_space::Genotype::load(run.path().join("genotype.json")).expect("genotype");
+    let cells = std::fs::read_to_string(run.path().join("cells.svg")).expect("cells.svg");
+    assert!(cells.contains("normal cell") && cells.contains("reduction cell"));
     assert_eq!(saved, outcome.genotype);
     let config_text = std::fs::read_to_string(run.path().join("config.json")).expect("config");
     let back: nas::SearchConfig = serde_json::from_str(&config_text).expect("config parses");
