@@ -452,7 +452,11 @@ fn finite(value: f32, phase: &'static str, epoch: usize, step: usize) -> Result<
     }
 }
 
-fn count_correct<B: Backend>(logits: &Tensor<B, 2>, targets: &Tensor<B, 1, Int>) -> usize {
+/// Correct arg-max predictions in a batch.
+pub(crate) fn count_correct<B: Backend>(
+    logits: &Tensor<B, 2>,
+    targets: &Tensor<B, 1, Int>,
+) -> usize {
     let [n, _] = logits.dims();
     let predicted = logits.clone().argmax(1).reshape([n]);
     let hits = predicted.equal(targets.clone()).int().sum().into_scalar();

@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use crate::clip::clip_global_norm;
 use crate::config::{WeightOptim, cosine_lr};
+use crate::darts::count_correct;
 use crate::plot::{Chart, Figure, Series};
 use crate::{NasError, Result, RunDir};
 
@@ -552,13 +553,6 @@ pub fn load_checkpoint<B: Backend, M: Module<B>>(
         )))
     })?;
     Ok(model.load_record(record))
-}
-
-fn count_correct<B: Backend>(logits: &Tensor<B, 2>, targets: &Tensor<B, 1, Int>) -> usize {
-    let [n, _] = logits.dims();
-    let predicted = logits.clone().argmax(1).reshape([n]);
-    let hits = predicted.equal(targets.clone()).int().sum().into_scalar();
-    hits.elem::<i64>() as usize
 }
 
 /// Training curves as one SVG picture: loss and accuracy (training and validation) against
