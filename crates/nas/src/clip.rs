@@ -12,15 +12,24 @@ where
     B: AutodiffBackend,
     M: AutodiffModule<B>,
 {
-    let mut sum = SquaredNorm { grads, total: 0.0 };
-    module.visit(&mut sum);
-    let norm = sum.total.sqrt();
+    let norm = global_norm(module, grads);
     // PyTorch adds 1e-6 to the norm in the ratio.
     let scale = max_norm / (norm + 1e-6);
     if scale < 1.0 {
         module.visit(&mut Scale { grads, scale });
     }
     norm
+}
+
+/// The L2 norm over every gradient of `module` found in `grads`.
+pub fn global_norm<B, M>(module: &M, grads: &GradientsParams) -> f64
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
+    let mut sum = SquaredNorm { grads, total: 0.0 };
+    module.visit(&mut sum);
+    sum.total.sqrt()
 }
 
 struct SquaredNorm<'a> {

@@ -44,6 +44,109 @@ pub struct SearchConfig {
     /// steps, on that step's batch (one extra forward and backward pass); 0 turns it off
     /// (the default).
     pub alignment_every: usize,
+    /// The search strategy (default: first-order DARTS, the paper's).
+    pub strategy: Strategy,
+    /// PC-DARTS' partial channels: each edge's candidates see `1/k` of its channels
+    /// (1: all of them; `channels` must be a multiple of `k`; DARTS space only).
+    pub partial_channels: usize,
+    /// The search space (default: the DARTS cell). In the NAS-Bench-201 space `channels`
+    /// is the first stage's width and `layers` the cells per stage.
+    pub space: SpaceKind,
+}
+
+/// Which cell a search looks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpaceKind {
+    /// The DARTS cell: 4 nodes, 14 edges, a normal and a reduction cell.
+    #[default]
+    Darts,
+    /// The NAS-Bench-201 cell: 4 nodes, 6 edges, one cell type.
+    Nb201,
+}
+
+/// Which search runs. In a config file: `strategy = { kind = "eg_nas", population = 8 }`
+/// (TOML) or `"strategy": {"kind": "darts_second_order"}` (JSON).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Strategy {
+    /// First-order DARTS: `α` follows `∇α L_val(w, α)` (Adam).
+    #[default]
+    Darts,
+    /// Second-order DARTS: `α` follows the gradient through one virtual weight step,
+    /// with a finite-difference Hessian-vector product.
+    DartsSecondOrder,
+    /// Evolution-guided (EG-NAS): after warm-up, `α` moves toward the best of CMA-ES
+    /// samples around `softmax(α)`, scored on validation batches.
+    EgNas(EgNasConfig),
+    /// Random search: sample genotypes, train each briefly, keep the best.
+    Random(RandomConfig),
+}
+
+impl Strategy {
+    /// A short name for logs and file names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Darts => "darts",
+            Self::DartsSecondOrder => "darts_second_order",
+            Self::EgNas(_) => "eg_nas",
+            Self::Random(_) => "random",
+        }
+    }
+}
+
+/// Settings of the evolution-guided search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgNasConfig {
+    /// Epochs that train the weights alone, `α` fixed (default 1).
+    pub warmup_epochs: usize,
+    /// CMA-ES population `λ` per generation (default 8).
+    pub population: usize,
+    /// Initial CMA-ES step size, in mixing-weight units (default 0.05).
+    pub sigma: f64,
+    /// How far `α` moves toward the best sample: `α += step · (x* − softmax(α))`
+    /// (default 1).
+    pub step: f64,
+    /// Weight of the diversity term: fitness = validation loss − diversity · mean cosine
+    /// distance to the rest of the population (default 0.1).
+    pub diversity: f64,
+    /// One CMA-ES generation every this many weight steps (default 1).
+    pub every: usize,
+}
+
+impl Default for EgNasConfig {
+    fn default() -> Self {
+        Self {
+            warmup_epochs: 1,
+            population: 8,
+            sigma: 0.05,
+            step: 1.0,
+            diversity: 0.1,
+            every: 1,
+        }
+    }
+}
+
+/// Settings of random search. Each sampled genotype is built as a final network with the
+/// search's `channels` and `layers`, trained on the weight half with the search's weight
+/// optimiser and batch size, and scored on the other half.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomConfig {
+    /// Genotypes sampled (default 8).
+    pub samples: usize,
+    /// Training epochs per genotype (default 1).
+    pub epochs: usize,
+}
+
+impl Default for RandomConfig {
+    fn default() -> Self {
+        Self {
+            samples: 8,
+            epochs: 1,
+        }
+    }
 }
 
 /// SGD settings for the network weights.
@@ -143,6 +246,9 @@ impl SearchConfig {
             arch: ArchOptim::default(),
             augment: true,
             alignment_every: 0,
+            strategy: Strategy::Darts,
+            partial_channels: 1,
+            space: SpaceKind::Darts,
         }
     }
 
@@ -172,7 +278,7 @@ impl SearchConfig {
                 return Err(NasError::config(name, "must be at least 1"));
             }
         }
-        if self.layers < 3 {
+        if self.layers < 3 && self.space == SpaceKind::Darts {
             return Err(NasError::config(
                 "layers",
                 "must be at least 3 (two reduction cells)",
@@ -196,8 +302,29 @@ impl SearchConfig {
                 "must be at least 2 images",
             ));
         }
+        if self.partial_channels == 0 || !self.channels.is_multiple_of(self.partial_channels) {
+            return Err(NasError::config(
+                "partial_channels",
+                "must be at least 1 and divide channels",
+            ));
+        }
+        if self.space == SpaceKind::Nb201 {
+            if self.partial_channels != 1 {
+                return Err(NasError::config(
+                    "partial_channels",
+                    "partial channels are implemented for the DARTS space only",
+                ));
+            }
+            if let Strategy::Random(_) = self.strategy {
+                return Err(NasError::config(
+                    "strategy",
+                    "random search samples DARTS genotypes; use the darts space",
+                ));
+            }
+        }
         self.weights.validate()?;
-        self.arch.validate()
+        self.arch.validate()?;
+        self.strategy.validate()
     }
 }
 
@@ -222,6 +349,37 @@ impl WeightOptim {
         check_rate("weights.momentum", self.momentum, true)?;
         check_rate("weights.weight_decay", self.weight_decay, true)?;
         check_rate("weights.grad_clip", self.grad_clip, false)
+    }
+}
+
+impl Strategy {
+    fn validate(&self) -> Result<(), NasError> {
+        match self {
+            Self::Darts | Self::DartsSecondOrder => Ok(()),
+            Self::EgNas(c) => {
+                if c.population < 2 {
+                    return Err(NasError::config(
+                        "strategy.population",
+                        "must be at least 2",
+                    ));
+                }
+                if c.every == 0 {
+                    return Err(NasError::config("strategy.every", "must be at least 1"));
+                }
+                check_rate("strategy.sigma", c.sigma, false)?;
+                check_rate("strategy.step", c.step, false)?;
+                check_rate("strategy.diversity", c.diversity, true)
+            }
+            Self::Random(c) => {
+                if c.samples == 0 {
+                    return Err(NasError::config("strategy.samples", "must be at least 1"));
+                }
+                if c.epochs == 0 {
+                    return Err(NasError::config("strategy.epochs", "must be at least 1"));
+                }
+                Ok(())
+            }
+        }
     }
 }
 

@@ -64,6 +64,22 @@ pub enum NasError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A checkpoint is damaged or belongs to another run.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A run folder cannot be resumed.
+    #[error("cannot resume {path}: {reason}")]
+    Resume {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The output folder already holds a run.
     #[error("{path} already holds a run (config.json exists); choose another output folder")]
     OutputExists {

@@ -15,25 +15,36 @@
 //! `alignment_rules.csv`, and drawn in `alignment.svg`.
 
 mod alignment;
+pub mod checkpoint;
 mod clip;
+pub mod cmaes;
 mod config;
-mod darts;
 mod error;
 pub mod plot;
+pub mod random;
 mod report;
 mod run_dir;
+mod search;
+mod strategies;
 pub mod train;
+mod unrolled;
 
 pub use alignment::{
     AlignmentLog, AlignmentSample, LAYER_CSV_HEADER, RULE_CSV_HEADER, RuleSummary, rule_color,
 };
-pub use clip::clip_global_norm;
-pub use config::{ArchOptim, SearchConfig, WeightOptim, cosine_lr};
-pub use darts::{SearchData, SearchOutcome, search};
+pub use clip::{clip_global_norm, global_norm};
+pub use config::{
+    ArchOptim, EgNasConfig, RandomConfig, SearchConfig, SpaceKind, Strategy, WeightOptim, cosine_lr,
+};
 pub use error::{NasError, Result};
-pub use report::{EpochReport, SearchObserver, Silent, StepReport};
+pub use report::{EpochReport, SearchObserver, Silent, StepReport, search_curves_svg};
 pub use run_dir::RunDir;
+pub use search::{
+    CHECKPOINT, SearchData, SearchOutcome, WeightOptimizer, darts_supernet, nb201_supernet, resume,
+    resume_nb201, resume_with, search, search_nb201, search_with,
+};
+pub use strategies::{ArchInputs, ArchitectureStrategy, EvolutionGuided, FirstOrder, SecondOrder};
 pub use train::{
     DropPathSchedule, LrSchedule, Selection, TrainConfig, TrainData, TrainEpoch, TrainObserver,
-    TrainOutcome, TrainSummary, holdout, train,
+    TrainOutcome, TrainSummary, holdout, resume_training, train,
 };

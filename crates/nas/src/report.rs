@@ -90,3 +90,32 @@ impl EpochReport {
         )
     }
 }
+
+/// A search's curves as one SVG picture: the losses, the accuracies and the mean entropy
+/// of `softmax(α)` (with max |α|) against the epoch.
+pub fn search_curves_svg(reports: &[EpochReport]) -> String {
+    use crate::plot::{Chart, Figure, Series};
+    let line = |name: &str, f: fn(&EpochReport) -> f64, color: &str| {
+        let points = reports.iter().map(|r| (r.epoch as f64, f(r))).collect();
+        Series::new(name, points).with_color(color)
+    };
+    let loss = Chart::new("Loss", "epoch", "cross-entropy")
+        .with_series(line("weight steps", |r| r.train_loss, "#1f77b4"))
+        .with_series(line("architecture steps", |r| r.arch_loss, "#ff7f0e"))
+        .with_series(line("validation", |r| r.valid_loss, "#d62728"));
+    let accuracy = Chart::new("Accuracy", "epoch", "accuracy (%)")
+        .with_series(line("train", |r| 100.0 * r.train_acc, "#1f77b4"))
+        .with_series(line("validation", |r| 100.0 * r.valid_acc, "#d62728"));
+    let alpha = Chart::new("Architecture weights", "epoch", "nats / |α|")
+        .with_series(line(
+            "entropy of softmax(α)",
+            |r| r.alpha_entropy,
+            "#2ca02c",
+        ))
+        .with_series(line("max |α|", |r| r.alpha_max_abs, "#9467bd"));
+    Figure::new(3)
+        .with_chart(loss)
+        .with_chart(accuracy)
+        .with_chart(alpha)
+        .to_svg()
+}

@@ -28,6 +28,31 @@ impl RunDir {
         Ok(Self { path })
     }
 
+    /// Opens the folder of an existing run (to resume it or read its files).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if !path.join("config.json").is_file() {
+            return Err(NasError::Resume {
+                path,
+                reason: "no config.json: not the folder of a run".to_string(),
+            });
+        }
+        Ok(Self { path })
+    }
+
+    /// Reads the JSON file `name` of the run.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
+        let path = self.path.join(name);
+        let text = fs::read_to_string(&path).map_err(|source| NasError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| NasError::Resume {
+            path,
+            reason: format!("not valid: {e}"),
+        })
+    }
+
     /// The folder.
     pub fn path(&self) -> &Path {
         &self.path

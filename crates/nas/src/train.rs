@@ -10,6 +10,12 @@
 //! in `curves.svg`. A non-finite loss stops the run with [`NasError::Diverged`], a
 //! non-finite gradient norm with [`NasError::NonFiniteGradient`] (before the step could
 //! spoil the weights); the checkpoints already written stay valid.
+//!
+//! After every epoch `checkpoint.bin` holds the model, the optimiser's state, the best
+//! model so far and the history, in one atomically written file; every epoch draws its
+//! random numbers (shuffling, augmentation, drop-path) from `(seed, epoch)`. So
+//! [`resume_training`] continues a killed run from its last finished epoch and ends
+//! exactly where an uninterrupted run would.
 
 use bio_rules::RuleBackend;
 use burn::module::{AutodiffModule, Module};
@@ -26,10 +32,12 @@ use search_space::Network;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
+use crate::checkpoint::{Bundle, corrupt, record_from_bytes, record_to_bytes};
 use crate::clip::clip_global_norm;
 use crate::config::{WeightOptim, cosine_lr};
-use crate::darts::count_correct;
 use crate::plot::{Chart, Figure, Series};
+use crate::search::count_correct;
+use crate::search::epoch_seed;
 use crate::{NasError, Result, RunDir};
 
 /// How the learning rate moves from epoch to epoch.
@@ -330,19 +338,120 @@ where
             return Err(NasError::config(name_of(name), "the split holds no images"));
         }
     }
+    run.write_atomic("metrics.csv", format!("{TRAIN_CSV_HEADER}\n").as_bytes())?;
+    let optimiser = config.optimiser().sgd::<B, Network<B>>();
+    let progress = Progress {
+        next_epoch: 0,
+        epochs: Vec::new(),
+        best: None,
+    };
+    run_epochs(
+        model, optimiser, progress, None, config, data, run, observer,
+    )
+}
+
+/// Continues the retraining whose folder is `run` from its `checkpoint.bin`. `model` must
+/// be built as the first run's was (same network settings); `config` and `data` must be
+/// the first run's. `metrics.csv` and `curves.svg` are rewritten from the checkpoint.
+pub fn resume_training<B, D>(
+    model: Network<B>,
+    config: &TrainConfig,
+    data: TrainData<'_, D>,
+    run: &RunDir,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome<B>>
+where
+    B: AutodiffBackend + RuleBackend,
+    B::InnerBackend: RuleBackend,
+    D: ImageDataset,
+{
+    config.validate()?;
+    let device = model.devices().into_iter().next().unwrap_or_default();
+    let path = run.path().join(TRAIN_CHECKPOINT);
+    if !path.exists() {
+        return Err(NasError::Resume {
+            path: run.path().to_path_buf(),
+            reason: format!("no {TRAIN_CHECKPOINT}: the run stopped before its first epoch"),
+        });
+    }
+    let bundle = Bundle::load(&path)?;
+    let progress: Progress = serde_json::from_slice(bundle.require("state", &path)?)
+        .map_err(|e| corrupt(&path, format!("the state section is not valid: {e}")))?;
+    let record =
+        record_from_bytes::<B, _>(bundle.require("model", &path)?, &device, &path, "model")?;
+    let model = model.load_record(record);
+    let record = record_from_bytes::<B, _>(
+        bundle.require("optimizer", &path)?,
+        &device,
+        &path,
+        "optimiser",
+    )?;
+    let optimiser = config
+        .optimiser()
+        .sgd::<B, Network<B>>()
+        .load_record(record);
+    let best = match bundle.get("best") {
+        Some(bytes) => {
+            let record = record_from_bytes::<B::InnerBackend, _>(bytes, &device, &path, "best")?;
+            Some(model.valid().load_record(record))
+        }
+        None => None,
+    };
+    let mut csv = format!("{TRAIN_CSV_HEADER}\n");
+    for e in &progress.epochs {
+        csv.push_str(&e.csv_row());
+        csv.push('\n');
+    }
+    run.write_atomic("metrics.csv", csv.as_bytes())?;
+    run.write_atomic("curves.svg", curves_svg(&progress.epochs).as_bytes())?;
+    run_epochs(
+        model, optimiser, progress, best, config, data, run, observer,
+    )
+}
+
+/// The checkpoint file of a retraining.
+pub const TRAIN_CHECKPOINT: &str = "checkpoint.bin";
+
+/// Where a retraining stands, saved in its checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Progress {
+    next_epoch: usize,
+    epochs: Vec<TrainEpoch>,
+    /// Epoch and validation accuracy of the best model so far.
+    best: Option<(usize, f64)>,
+}
+
+type Optim<B> = crate::WeightOptimizer<B, Network<B>>;
+
+#[allow(clippy::too_many_arguments)]
+fn run_epochs<B, D>(
+    mut model: Network<B>,
+    mut optimiser: Optim<B>,
+    mut progress: Progress,
+    best_model: Option<Network<B::InnerBackend>>,
+    config: &TrainConfig,
+    data: TrainData<'_, D>,
+    run: &RunDir,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainOutcome<B>>
+where
+    B: AutodiffBackend + RuleBackend,
+    B::InnerBackend: RuleBackend,
+    D: ImageDataset,
+{
     let start = Instant::now();
     let device = model.devices().into_iter().next().unwrap_or_default();
-    B::seed(&device, config.seed);
-    let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut optimiser = config.optimiser().sgd::<B, Network<B>>();
-    let mut model = model;
-    let mut order = data.train.indices.to_vec();
-    let mut epochs = Vec::new();
-    let mut best: Option<(usize, f64, Network<B::InnerBackend>)> = None;
-    run.append_line("metrics.csv", TRAIN_CSV_HEADER)?;
-    for epoch in 0..config.epochs {
+    let mut best = progress
+        .best
+        .zip(best_model)
+        .map(|((epoch, acc), m)| (epoch, acc, m));
+    for epoch in progress.next_epoch..config.epochs {
+        let seed = epoch_seed(config.seed, epoch);
+        B::seed(&device, seed);
+        let mut rng = StdRng::seed_from_u64(seed);
         let epoch_start = Instant::now();
         let (lr, drop_prob) = (config.lr_at(epoch), config.drop_path_at(epoch));
+        let mut order = data.train.indices.to_vec();
         order.shuffle(&mut rng);
         let steps = order.len().div_ceil(config.batch_size);
         observer.epoch_started(epoch, steps);
@@ -394,25 +503,66 @@ where
             valid_acc,
             seconds: epoch_start.elapsed().as_secs_f64(),
         };
+        progress.epochs.push(report.clone());
+        progress.next_epoch = epoch + 1;
+        let improved = best.as_ref().is_none_or(|(_, acc, _)| valid_acc > *acc);
+        if improved {
+            best = Some((epoch, valid_acc, inner.clone()));
+        }
+        progress.best = best.as_ref().map(|(e, a, _)| (*e, *a));
+        save_state(
+            run,
+            &model,
+            &optimiser,
+            &progress,
+            best.as_ref().map(|b| &b.2),
+        )?;
         run.append_line("metrics.csv", &report.csv_row())?;
-        epochs.push(report.clone());
-        run.write_atomic("curves.svg", curves_svg(&epochs).as_bytes())?;
+        run.write_atomic("curves.svg", curves_svg(&progress.epochs).as_bytes())?;
         save_checkpoint(run, "last.mpk", &inner)?;
-        if best.as_ref().is_none_or(|(_, acc, _)| valid_acc > *acc) {
+        if improved {
             save_checkpoint(run, "best.mpk", &inner)?;
-            best = Some((epoch, valid_acc, inner));
         }
         observer.epoch_done(&report);
     }
     finish(
         run,
         best,
-        epochs,
+        progress.epochs,
         data.test,
         config.batch_size,
         &device,
         start,
     )
+}
+
+/// Writes `checkpoint.bin`: the model, the optimiser, the history and the best model.
+fn save_state<B: AutodiffBackend>(
+    run: &RunDir,
+    model: &Network<B>,
+    optimiser: &Optim<B>,
+    progress: &Progress,
+    best: Option<&Network<B::InnerBackend>>,
+) -> Result<()>
+where
+    B: RuleBackend,
+{
+    let mut bundle = Bundle::new();
+    let state = serde_json::to_vec(progress).map_err(|e| NasError::Checkpoint {
+        path: run.path().join(TRAIN_CHECKPOINT),
+        reason: e.to_string(),
+    })?;
+    bundle.put("state", state);
+    bundle.put(
+        "model",
+        record_to_bytes::<B, _>(model.clone().into_record())?,
+    );
+    bundle.put("optimizer", record_to_bytes::<B, _>(optimiser.to_record())?);
+    if let Some(best) = best {
+        let record = best.clone().into_record();
+        bundle.put("best", record_to_bytes::<B::InnerBackend, _>(record)?);
+    }
+    bundle.save(run, TRAIN_CHECKPOINT)
 }
 
 fn name_of(split: &'static str) -> &'static str {

@@ -5,6 +5,7 @@ use bio_rules::{LearningRule, RuleBackend, RuleHub};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::module::max_pool2d;
 
 use crate::edge::{EdgeOp, EdgeSpec};
 use crate::genotype::{CellGenotype, STEPS};
@@ -93,6 +94,11 @@ impl<B: RuleBackend> Preprocess<B> {
 
 /// A softmax-weighted sum of every candidate on one edge.
 ///
+/// With partial channels (PC-DARTS, fraction `1/k`), only the first `C/k` channels go
+/// through the candidates; the other channels bypass them (max-pooled 2×2 on a stride-2
+/// edge), are concatenated after the mixture, and the channels are shuffled in `k`
+/// groups so that another part is sampled by the next edge.
+///
 /// A DFA candidate's input gradient is its projected output error, which would ignore the
 /// candidate's mixing weight `w_k`; it is scaled by `w_k`, as every other candidate's is
 /// through its output, so each candidate's error reaches the edge's input in proportion
@@ -104,12 +110,32 @@ pub struct MixedOp<B: Backend> {
     /// Which candidates learn by DFA.
     #[module(skip)]
     pub direct: Vec<bool>,
+    /// `k`: the candidates see `1/k` of the channels (1: all, plain DARTS).
+    #[module(skip)]
+    pub partial: usize,
+    /// Stride of the edge (the bypassed channels are pooled on stride 2).
+    #[module(skip)]
+    pub stride: usize,
 }
 
 impl<B: RuleBackend> MixedOp<B> {
     /// `Σ_k w_k · op_k(x)`, with `weights` of shape `[candidates]`. The zero operation
     /// adds nothing and is skipped.
     pub fn forward(&self, x: Tensor<B, 4>, weights: Tensor<B, 1>) -> Tensor<B, 4> {
+        if self.partial <= 1 {
+            return self.mix(x, weights);
+        }
+        let channels = x.dims()[1];
+        let part = channels / self.partial;
+        let seen = self.mix(x.clone().narrow(1, 0, part), weights);
+        let mut rest = x.narrow(1, part, channels - part);
+        if self.stride == 2 {
+            rest = max_pool2d(rest, [2, 2], [2, 2], [0, 0], [1, 1], false);
+        }
+        channel_shuffle(Tensor::cat(vec![seen, rest], 1), self.partial)
+    }
+
+    fn mix(&self, x: Tensor<B, 4>, weights: Tensor<B, 1>) -> Tensor<B, 4> {
         let mut sum: Option<Tensor<B, 4>> = None;
         for (k, op) in self.ops.iter().enumerate() {
             if op.is_zero() {
@@ -131,9 +157,18 @@ impl<B: RuleBackend> MixedOp<B> {
     }
 }
 
+/// Interleaves `groups` equal channel groups: `[n, g·c, h, w]` read as `[n, g, c, h, w]`,
+/// the two channel axes swapped.
+pub(crate) fn channel_shuffle<B: Backend>(x: Tensor<B, 4>, groups: usize) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, groups, c / groups, h, w])
+        .swap_dims(1, 2)
+        .reshape([n, c, h, w])
+}
+
 /// The identity, whose backward pass multiplies the gradient by `scale` (not
 /// differentiated): `x·c + x̄·(1 - c)` with `c` and `x̄` detached.
-fn scale_gradient<B: Backend>(x: Tensor<B, 4>, scale: Tensor<B, 4>) -> Tensor<B, 4> {
+pub(crate) fn scale_gradient<B: Backend>(x: Tensor<B, 4>, scale: Tensor<B, 4>) -> Tensor<B, 4> {
     let c = scale.detach();
     x.clone() * c.clone() + x.detach() * (c.neg() + 1.0)
 }
@@ -156,11 +191,24 @@ pub struct SearchCell<B: Backend> {
 impl<B: RuleBackend> SearchCell<B> {
     /// Creates the cell with every candidate of `candidates` on every edge.
     pub fn new(spec: CellSpec, candidates: &CandidateSet, device: &B::Device) -> Self {
+        Self::partial(spec, candidates, 1, device)
+    }
+
+    /// Creates the cell with the candidates on `1/k` of each edge's channels (PC-DARTS);
+    /// `spec.channels` must be a multiple of `k`.
+    pub fn partial(
+        spec: CellSpec,
+        candidates: &CandidateSet,
+        k: usize,
+        device: &B::Device,
+    ) -> Self {
+        let k = k.max(1);
         let (pre0, pre1) = Preprocess::pair(&spec, device);
         let mut edges = Vec::with_capacity(SEARCH_EDGES);
         for node in 0..STEPS {
             for input in 0..node + 2 {
-                let edge = spec.edge(input);
+                let mut edge = spec.edge(input);
+                edge.channels /= k;
                 let ops = candidates
                     .candidates()
                     .iter()
@@ -173,6 +221,8 @@ impl<B: RuleBackend> SearchCell<B> {
                 edges.push(MixedOp {
                     ops: ops.collect(),
                     direct,
+                    partial: k,
+                    stride: edge.stride,
                 });
             }
         }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 
+use crate::nb201::Nb201Candidate;
 use crate::{Candidate, Operation};
 
 /// Intermediate nodes per cell.
@@ -144,6 +145,30 @@ pub enum GenotypeError {
     /// Text in DARTS' Python form could not be read.
     #[error("DARTS genotype text, byte {position} (near `{near}`): {reason}")]
     DartsSyntax {
+        /// Byte offset of the problem.
+        position: usize,
+        /// What is wrong.
+        reason: String,
+        /// The text from there on (a few characters).
+        near: String,
+    },
+    /// A NAS-Bench-201 edge has a rule exactly when it should not.
+    #[error("NAS-Bench-201 edge {edge} ({to} <- {from}): `{candidate}` {reason}")]
+    Nb201BadCandidate {
+        /// Edge index, in NAS-Bench-201's order.
+        edge: usize,
+        /// The node the edge reads.
+        from: usize,
+        /// The node the edge feeds.
+        to: usize,
+        /// The candidate.
+        candidate: Nb201Candidate,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A NAS-Bench-201 architecture string could not be read.
+    #[error("NAS-Bench-201 architecture string, byte {position} (near `{near}`): {reason}")]
+    Nb201Syntax {
         /// Byte offset of the problem.
         position: usize,
         /// What is wrong.

@@ -16,6 +16,14 @@
 //! "skeleton"; its rule is an explicit setting, back-propagation by default as in the
 //! paper's released code.
 //!
+//! The [`nb201`] module holds the NAS-Bench-201 space the same way: a four-node cell
+//! repeated in three stages, each of its six edges one of `none`, `skip_connect`,
+//! `nor_conv_1x1`, `nor_conv_3x3`, `avg_pool_3x3`, the convolutions paired with rules
+//! ([`Nb201Supernet`], [`Nb201Genotype`], [`Nb201Network`]). Its genotypes read and
+//! write NAS-Bench-201's architecture strings (`|nor_conv_3x3~0|+|...|`), a rule as a
+//! name suffix (`nor_conv_3x3_fr~0`; none means BP), and its derivation keeps on each
+//! edge the candidate of largest `α`, `none` included.
+//!
 //! ```
 //! use search_space::{CandidateSet, Genotype, genotype::known};
 //! assert_eq!(CandidateSet::paper().len(), 20);
@@ -33,9 +41,11 @@ mod final_net;
 pub mod genotype;
 mod graph;
 pub mod layers;
+pub mod nb201;
 mod network;
 mod norm;
 mod operation;
+mod space;
 
 pub use cell::{Cell, CellSpec, MixedOp, Preprocess, SEARCH_EDGES, SearchCell};
 pub use count::FeedbackLen;
@@ -45,6 +55,11 @@ pub use final_net::{
 };
 pub use genotype::{CellGenotype, Genotype, GenotypeEdge, GenotypeError};
 pub use graph::join_parameter_graphs;
+pub use nb201::{
+    Nb201Candidate, Nb201CandidateSet, Nb201Genotype, Nb201Network, Nb201NetworkConfig,
+    Nb201Operation, Nb201Supernet, Nb201SupernetConfig,
+};
 pub use network::{Stem, Supernet, SupernetConfig, derive_cell};
 pub use norm::{BatchNorm2d, BatchNorm2dConfig, NormMode};
 pub use operation::{Candidate, CandidateSet, CandidateSetError, Operation, UnknownOperation};
+pub use space::{ArchGenotype, SearchSupernet};

@@ -10,6 +10,7 @@ use burn::tensor::{Distribution, Tensor};
 
 use crate::cell::{CellSpec, SEARCH_EDGES, SearchCell};
 use crate::genotype::{CellGenotype, Genotype, GenotypeEdge, STEPS};
+use crate::space::SearchSupernet;
 use crate::{BatchNorm2d, BatchNorm2dConfig, CandidateSet, CandidateSetError, NormMode};
 
 /// Input image channels.
@@ -128,6 +129,10 @@ pub struct SupernetConfig {
     /// Standard deviation of the initial architecture weights (default 1e-3).
     #[config(default = 1e-3)]
     pub alpha_init_std: f64,
+    /// PC-DARTS' partial channels: each edge's candidates see `1/k` of its channels
+    /// (default 1, every channel, plain DARTS). `channels` must be a multiple of `k`.
+    #[config(default = 1)]
+    pub partial_channels: usize,
 }
 
 /// The DARTS supernet: every edge a softmax-weighted mixture of all candidates, one
@@ -159,6 +164,13 @@ impl SupernetConfig {
         device: &B::Device,
     ) -> Result<Supernet<B>, CandidateSetError> {
         let candidates = CandidateSet::new(&self.rules)?;
+        let k = self.partial_channels;
+        if k == 0 || !self.channels.is_multiple_of(k) {
+            return Err(CandidateSetError::PartialChannels {
+                channels: self.channels,
+                k,
+            });
+        }
         let hub = RuleHub::new(self.classes);
         let stem = self.stem_multiplier * self.channels;
         let (specs, c_last) = CellPlan {
@@ -173,7 +185,7 @@ impl SupernetConfig {
         .specs(|_| STEPS);
         let cells = specs
             .into_iter()
-            .map(|s| SearchCell::new(s, &candidates, device))
+            .map(|s| SearchCell::partial(s, &candidates, k, device))
             .collect();
         let alpha = || {
             let dist = Distribution::Normal(0.0, self.alpha_init_std);
@@ -209,9 +221,20 @@ impl<B: RuleBackend> Supernet<B> {
     /// - images: `[batch, 3, height, width]`
     /// - output: `[batch, classes]`
     pub fn forward(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        crate::join_parameter_graphs(self);
         let normal = softmax(self.alpha_normal.val(), 1);
         let reduce = softmax(self.alpha_reduce.val(), 1);
+        self.forward_weights(images, normal, reduce)
+    }
+
+    /// Class logits with the given mixing weights (`[14, candidates]` each) instead of
+    /// `softmax(α)`.
+    pub fn forward_weights(
+        &self,
+        images: Tensor<B, 4>,
+        normal: Tensor<B, 2>,
+        reduce: Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        crate::join_parameter_graphs(self);
         let stem = self.stem.forward(images, NormMode::Auto);
         let out = chain_cells(stem.clone(), stem, &self.cells, |cell, s0, s1| {
             let weights = if cell.reduction { &reduce } else { &normal };
@@ -219,6 +242,42 @@ impl<B: RuleBackend> Supernet<B> {
         });
         self.hub
             .tap(self.classifier.forward(global_average_pool(out)))
+    }
+}
+
+impl<B: RuleBackend> SearchSupernet<B> for Supernet<B> {
+    type Genotype = Genotype;
+
+    fn logits(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        self.forward(images)
+    }
+
+    fn logits_mixed(&self, images: Tensor<B, 4>, weights: &[Tensor<B, 2>]) -> Tensor<B, 2> {
+        let [normal, reduce] = [0, 1].map(|i| weights[i].clone());
+        self.forward_weights(images, normal, reduce)
+    }
+
+    fn alphas(&self) -> Vec<Param<Tensor<B, 2>>> {
+        vec![self.alpha_normal.clone(), self.alpha_reduce.clone()]
+    }
+
+    fn with_alphas(mut self, values: Vec<Tensor<B, 2>>) -> Self {
+        let mut values = values.into_iter();
+        let mut replace = |param: Param<Tensor<B, 2>>| match values.next() {
+            Some(v) => param.map(|old| v.detach().set_require_grad(old.is_require_grad())),
+            None => param,
+        };
+        self.alpha_normal = replace(self.alpha_normal);
+        self.alpha_reduce = replace(self.alpha_reduce);
+        self
+    }
+
+    fn derive(&self) -> Genotype {
+        self.genotype()
+    }
+
+    fn rule_hub(&self) -> RuleHub {
+        self.hub
     }
 }
 

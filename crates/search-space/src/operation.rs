@@ -164,6 +164,14 @@ pub enum CandidateSetError {
     /// A rule appears twice.
     #[error("the rule set names `{0}` twice")]
     DuplicateRule(LearningRule),
+    /// Partial channels (PC-DARTS) need `C` to be a multiple of `k`.
+    #[error("partial channels: {channels} channels cannot be split in {k} equal parts")]
+    PartialChannels {
+        /// The channels `C`.
+        channels: usize,
+        /// The fraction's denominator `k`.
+        k: usize,
+    },
 }
 
 impl CandidateSet {

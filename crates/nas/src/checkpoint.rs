@@ -1,0 +1,209 @@
+//! Checkpoints: every piece of a run's state in one file, written atomically.
+//!
+//! A checkpoint is a list of named sections (the model's record, each optimiser's record,
+//! the loop's position and history as JSON, a strategy's own state). They are framed in
+//! one file, so a kill can never leave a model from one epoch beside an optimiser from
+//! another:
+//!
+//! ```text
+//! "BIONASCK" · u32 version · u32 sections · { u32 name length · name · u64 length · bytes }*
+//! ```
+//!
+//! All integers little-endian. Reading checks the magic, the version, every length and
+//! that nothing follows the last section.
+
+use std::path::Path;
+
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Record, Recorder};
+use burn::tensor::backend::Backend;
+
+use crate::{NasError, Result, RunDir};
+
+const MAGIC: &[u8; 8] = b"BIONASCK";
+const VERSION: u32 = 1;
+
+/// Named byte sections, saved and loaded as one file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Bundle {
+    sections: Vec<(String, Vec<u8>)>,
+}
+
+impl Bundle {
+    /// An empty bundle.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a section.
+    pub fn put(&mut self, name: &str, bytes: Vec<u8>) {
+        self.sections.retain(|(n, _)| n != name);
+        self.sections.push((name.to_string(), bytes));
+    }
+
+    /// The bytes of a section.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.as_slice())
+    }
+
+    /// The bytes of a section that must be there.
+    pub fn require(&self, name: &str, path: &Path) -> Result<&[u8]> {
+        self.get(name)
+            .ok_or_else(|| corrupt(path, format!("the section `{name}` is missing")))
+    }
+
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&(self.sections.len() as u32).to_le_bytes());
+        for (name, bytes) in &self.sections {
+            out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        out
+    }
+
+    /// Parses a file's bytes; `path` names the file in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        let mut reader = Reader { bytes, at: 0, path };
+        if reader.take(8)? != MAGIC {
+            return Err(corrupt(
+                path,
+                "not a bionas checkpoint (wrong magic bytes)".into(),
+            ));
+        }
+        let version = reader.u32()?;
+        if version != VERSION {
+            let reason = format!("checkpoint format version {version}, expected {VERSION}");
+            return Err(corrupt(path, reason));
+        }
+        let count = reader.u32()?;
+        let mut sections = Vec::new();
+        for _ in 0..count {
+            let len = reader.u32()? as usize;
+            let name = std::str::from_utf8(reader.take(len)?)
+                .map_err(|_| corrupt(path, "a section name is not UTF-8".into()))?
+                .to_string();
+            let len = reader.u64()?;
+            let len = usize::try_from(len)
+                .map_err(|_| corrupt(path, format!("section `{name}` too large")))?;
+            sections.push((name, reader.take(len)?.to_vec()));
+        }
+        if reader.at != bytes.len() {
+            let extra = bytes.len() - reader.at;
+            return Err(corrupt(
+                path,
+                format!("{extra} unexpected bytes after the end"),
+            ));
+        }
+        Ok(Self { sections })
+    }
+
+    /// Writes the bundle to `name` in `run`, atomically.
+    pub fn save(&self, run: &RunDir, name: &str) -> Result<()> {
+        run.write_atomic(name, &self.to_bytes())
+    }
+
+    /// Reads a bundle file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|source| NasError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    path: &'a Path,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(len).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            let reason = format!(
+                "truncated: {len} bytes expected at offset {}, the file has {}",
+                self.at,
+                self.bytes.len()
+            );
+            return Err(corrupt(self.path, reason));
+        };
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        let b = self.take(8)?;
+        let mut a = [0; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+}
+
+pub(crate) fn corrupt(path: &Path, reason: String) -> NasError {
+    NasError::Checkpoint {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// A record (a module's or an optimiser's) as bytes, full precision.
+pub fn record_to_bytes<B: Backend, R: Record<B>>(record: R) -> Result<Vec<u8>> {
+    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+    Recorder::<B>::record(&recorder, record, ()).map_err(|e| NasError::Checkpoint {
+        path: Default::default(),
+        reason: format!("cannot encode a record: {e}"),
+    })
+}
+
+/// The record written by [`record_to_bytes`]; `path` and `what` name it in errors.
+pub fn record_from_bytes<B: Backend, R: Record<B>>(
+    bytes: &[u8],
+    device: &B::Device,
+    path: &Path,
+    what: &str,
+) -> Result<R> {
+    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+    Recorder::<B>::load(&recorder, bytes.to_vec(), device)
+        .map_err(|e| corrupt(path, format!("the {what} does not fit this run: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_round_trip_and_damage_is_reported() {
+        let mut bundle = Bundle::new();
+        bundle.put("state", b"{\"epoch\":3}".to_vec());
+        bundle.put("model", vec![7; 100]);
+        let path = Path::new("run/checkpoint.bin");
+        let bytes = bundle.to_bytes();
+        assert_eq!(Bundle::from_bytes(&bytes, path).expect("parses"), bundle);
+        let short = Bundle::from_bytes(&bytes[..bytes.len() - 1], path).unwrap_err();
+        assert!(short.to_string().contains("truncated"), "{short}");
+        assert!(short.to_string().contains("run/checkpoint.bin"), "{short}");
+        let mut long = bytes.clone();
+        long.push(0);
+        let err = Bundle::from_bytes(&long, path).unwrap_err();
+        assert!(err.to_string().contains("unexpected bytes"), "{err}");
+        let err = Bundle::from_bytes(b"PK\x03\x04 not ours", path).unwrap_err();
+        assert!(err.to_string().contains("magic"), "{err}");
+        let err = bundle.require("optimizer", path).unwrap_err();
+        assert!(err.to_string().contains("`optimizer` is missing"), "{err}");
+    }
+}

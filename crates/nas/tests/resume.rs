@@ -1,0 +1,166 @@
+//! A run stopped in the middle of an epoch and resumed from its folder ends exactly as an
+//! uninterrupted run with the same seed: same genotype, same metrics (timings aside).
+//! (Alone in its test binary: the backend's generator is shared by the whole process.)
+
+mod common;
+
+use common::Cpu;
+
+use burn::backend::Autodiff;
+use nas::{
+    EgNasConfig, EpochReport, RunDir, SearchConfig, SearchObserver, Silent, StepReport, Strategy,
+    resume, search,
+};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+
+type Ad = Autodiff<Cpu>;
+
+/// Stops the process's work (by unwinding) at one step, as a kill would: nothing after it
+/// is written.
+struct KillAt {
+    epoch: usize,
+    step: usize,
+}
+
+impl SearchObserver for KillAt {
+    fn step_done(&mut self, step: &StepReport) {
+        if step.epoch == self.epoch && step.step == self.step {
+            panic!("killed at epoch {}, step {}", self.epoch, self.step);
+        }
+    }
+}
+
+fn without_timing(reports: &[EpochReport]) -> Vec<EpochReport> {
+    reports
+        .iter()
+        .map(|r| EpochReport {
+            seconds: 0.0,
+            images_per_second: 0.0,
+            ..r.clone()
+        })
+        .collect()
+}
+
+fn metrics_without_timing(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+    text.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            fields[..fields.len() - 2].join(",")
+        })
+        .collect()
+}
+
+fn check_resume(config: &SearchConfig, kill: KillAt) {
+    let data = common::tiny_data(config);
+    let device = Default::default();
+    let root = tempfile::tempdir().expect("temp dir");
+    let whole = RunDir::create(root.path().join("whole")).expect("run dir");
+    let expected = search::<Ad>(config, &data, &device, Some(&whole), &mut Silent).expect("run");
+
+    let cut = RunDir::create(root.path().join("cut")).expect("run dir");
+    let mut killer = kill;
+    let stopped = catch_unwind(AssertUnwindSafe(|| {
+        search::<Ad>(config, &data, &device, Some(&cut), &mut killer)
+    }));
+    assert!(stopped.is_err(), "the first run was stopped");
+    let resumed = resume::<Ad>(cut.path(), &data, &device, &mut Silent).expect("resume");
+
+    assert_eq!(resumed.genotype, expected.genotype);
+    assert_eq!(
+        without_timing(&resumed.reports),
+        without_timing(&expected.reports)
+    );
+    assert_eq!(
+        metrics_without_timing(cut.path()),
+        metrics_without_timing(whole.path())
+    );
+    let genotypes = |dir: &Path| std::fs::read_to_string(dir.join("genotypes.jsonl")).expect("g");
+    assert_eq!(genotypes(cut.path()), genotypes(whole.path()));
+    let log = std::fs::read_to_string(cut.path().join("log.txt")).expect("log");
+    assert!(log.contains("resumed at epoch"), "{log}");
+}
+
+#[test]
+fn searches_and_retraining_resume_exactly() {
+    let darts = SearchConfig {
+        epochs: 2,
+        ..common::tiny_config()
+    };
+    check_resume(&darts, KillAt { epoch: 1, step: 1 });
+    let evolution = SearchConfig {
+        epochs: 2,
+        strategy: Strategy::EgNas(EgNasConfig {
+            warmup_epochs: 1,
+            population: 4,
+            ..EgNasConfig::default()
+        }),
+        ..common::tiny_config()
+    };
+    check_resume(&evolution, KillAt { epoch: 1, step: 1 });
+    retraining_resumes();
+}
+
+/// The same for a retraining, stopped in its second epoch.
+fn retraining_resumes() {
+    use nas::train::{TrainConfig, TrainData, TrainObserver};
+    use search_space::{NetworkConfig, genotype::known};
+
+    struct KillTrain;
+    impl TrainObserver for KillTrain {
+        fn step_done(&mut self, epoch: usize, step: usize, _loss: f32) {
+            if epoch == 1 && step == 1 {
+                panic!("killed");
+            }
+        }
+    }
+    let data = common::sample();
+    let train: Vec<usize> = (0..40).collect();
+    let valid: Vec<usize> = (40..60).collect();
+    let split = TrainData {
+        train: nas::Selection::new(&data, &train),
+        valid: nas::Selection::new(&data, &valid),
+        test: None,
+    };
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 10,
+        ..TrainConfig::cifar()
+    };
+    let device = Default::default();
+    let build = || {
+        <Ad as burn::tensor::backend::Backend>::seed(&device, 5);
+        NetworkConfig::new(known::biodarts())
+            .with_channels(2)
+            .with_layers(3)
+            .init::<Ad>(&device)
+            .expect("network")
+    };
+    let root = tempfile::tempdir().expect("temp dir");
+    let whole = RunDir::create(root.path().join("whole")).expect("dir");
+    let expected = nas::train(build(), &config, split.clone(), &whole, &mut Silent).expect("train");
+    let cut = RunDir::create(root.path().join("cut")).expect("dir");
+    let stopped = catch_unwind(AssertUnwindSafe(|| {
+        nas::train(build(), &config, split.clone(), &cut, &mut KillTrain)
+    }));
+    assert!(stopped.is_err());
+    let resumed = nas::resume_training(build(), &config, split, &cut, &mut Silent).expect("resume");
+    let strip = |e: &[nas::TrainEpoch]| -> Vec<nas::TrainEpoch> {
+        e.iter()
+            .map(|e| nas::TrainEpoch {
+                seconds: 0.0,
+                ..e.clone()
+            })
+            .collect()
+    };
+    assert_eq!(strip(&resumed.epochs), strip(&expected.epochs));
+    assert_eq!(resumed.best_epoch, expected.best_epoch);
+    let csv = |dir: &Path| -> Vec<String> {
+        let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("csv");
+        text.lines()
+            .map(|l| l.rsplit_once(',').map_or(l, |(a, _)| a).to_string())
+            .collect()
+    };
+    assert_eq!(csv(cut.path()), csv(whole.path()));
+}
