@@ -194,16 +194,16 @@ mod tests {
         let path = Path::new("run/checkpoint.bin");
         let bytes = bundle.to_bytes();
         assert_eq!(Bundle::from_bytes(&bytes, path).expect("parses"), bundle);
-        let short = Bundle::from_bytes(&bytes[..bytes.len() - 1], path).unwrap_err();
+        let short = Bundle::from_bytes(&bytes[..bytes.len() - 1], path).expect_err("refused");
         assert!(short.to_string().contains("truncated"), "{short}");
         assert!(short.to_string().contains("run/checkpoint.bin"), "{short}");
         let mut long = bytes.clone();
         long.push(0);
-        let err = Bundle::from_bytes(&long, path).unwrap_err();
+        let err = Bundle::from_bytes(&long, path).expect_err("refused");
         assert!(err.to_string().contains("unexpected bytes"), "{err}");
-        let err = Bundle::from_bytes(b"PK\x03\x04 not ours", path).unwrap_err();
+        let err = Bundle::from_bytes(b"PK\x03\x04 not ours", path).expect_err("refused");
         assert!(err.to_string().contains("magic"), "{err}");
-        let err = bundle.require("optimizer", path).unwrap_err();
+        let err = bundle.require("optimizer", path).expect_err("refused");
         assert!(err.to_string().contains("`optimizer` is missing"), "{err}");
     }
 }

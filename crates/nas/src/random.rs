@@ -185,14 +185,12 @@ where
     let seed = epoch_seed(config.seed, index);
     B::seed(device, seed);
     let stats = datasets::Normalization::CIFAR10;
-    let mean = stats.mean.map(|v| v as f32);
-    let std = stats.std.map(|v| v as f32);
     let model = NetworkConfig::new(genotype.clone())
         .with_channels(config.channels)
         .with_layers(config.layers)
         .with_skeleton_rule(config.skeleton_rule)
-        .with_mean(mean)
-        .with_std(std)
+        .with_mean(stats.mean)
+        .with_std(stats.std)
         .init::<B>(device)?;
     let w = &config.weights;
     let train_config = TrainConfig {

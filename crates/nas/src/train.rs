@@ -537,16 +537,13 @@ where
 }
 
 /// Writes `checkpoint.bin`: the model, the optimiser, the history and the best model.
-fn save_state<B: AutodiffBackend>(
+fn save_state<B: AutodiffBackend + RuleBackend>(
     run: &RunDir,
     model: &Network<B>,
     optimiser: &Optim<B>,
     progress: &Progress,
     best: Option<&Network<B::InnerBackend>>,
-) -> Result<()>
-where
-    B: RuleBackend,
-{
+) -> Result<()> {
     let mut bundle = Bundle::new();
     let state = serde_json::to_vec(progress).map_err(|e| NasError::Checkpoint {
         path: run.path().join(TRAIN_CHECKPOINT),

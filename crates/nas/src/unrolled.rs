@@ -62,7 +62,7 @@ where
         return Ok((to_params::<B>(alphas, direct), to_f32::<B>(value)));
     }
     let r = 0.01 / norm;
-    let mut side = |sign: f64| -> Result<Vec<Tensor<B::InnerBackend, 2>>> {
+    let mut side = |sign: f64| -> Result<Vec<Option<Tensor<B::InnerBackend, 2>>>> {
         let shifted = model.clone().map(&mut Shift {
             grads: &valid_grads,
             scale: sign * r,
@@ -74,10 +74,23 @@ where
     };
     let plus = side(1.0)?;
     let minus = side(-1.0)?;
+    let scale = xi / (2.0 * r);
     let combined = direct
         .into_iter()
         .zip(plus.into_iter().zip(minus))
-        .map(|(d, (p, m))| d - (p - m) * (xi / (2.0 * r)))
+        .map(|(d, (p, m))| {
+            let product = match (p, m) {
+                (Some(p), Some(m)) => Some((p - m) * scale),
+                (Some(p), None) => Some(p * scale),
+                (None, Some(m)) => Some(m * -scale),
+                (None, None) => None,
+            };
+            match (d, product) {
+                (Some(d), Some(h)) => Some(d - h),
+                (d, None) => d,
+                (None, Some(h)) => Some(-h),
+            }
+        })
         .collect();
     Ok((to_params::<B>(alphas, combined), to_f32::<B>(value)))
 }
@@ -93,25 +106,26 @@ fn remove_alphas<B: AutodiffBackend>(grads: &mut GradientsParams, alphas: &[Para
     }
 }
 
-/// The gradients of `alphas` (zeros where a parameter got none is impossible here: every
-/// architecture parameter reaches the loss).
+/// The gradients of `alphas`, `None` for one the loss does not depend on.
 fn take_alphas<B: AutodiffBackend>(
     grads: &mut GradientsParams,
     alphas: &[ParamId],
-) -> Vec<Tensor<B::InnerBackend, 2>> {
+) -> Vec<Option<Tensor<B::InnerBackend, 2>>> {
     alphas
         .iter()
-        .filter_map(|&id| grads.remove::<B::InnerBackend, 2>(id))
+        .map(|&id| grads.remove::<B::InnerBackend, 2>(id))
         .collect()
 }
 
 fn to_params<B: AutodiffBackend>(
     alphas: &[ParamId],
-    values: Vec<Tensor<B::InnerBackend, 2>>,
+    values: Vec<Option<Tensor<B::InnerBackend, 2>>>,
 ) -> GradientsParams {
     let mut grads = GradientsParams::new();
     for (&id, value) in alphas.iter().zip(values) {
-        grads.register::<B::InnerBackend, 2>(id, value);
+        if let Some(value) = value {
+            grads.register::<B::InnerBackend, 2>(id, value);
+        }
     }
     grads
 }

@@ -119,7 +119,7 @@ fn random_search_keeps_the_best_sample() {
 #[test]
 fn unknown_strategies_and_bad_settings_are_refused() {
     let text = r#"{"strategy": {"kind": "evolution"}}"#;
-    let err = serde_json::from_str::<SearchConfig>(text).unwrap_err();
+    let err = serde_json::from_str::<SearchConfig>(text).expect_err("refused");
     assert!(err.to_string().contains("evolution"), "{err}");
     let text = r#"{"strategy": {"kind": "eg_nas", "population": 6, "sigma": 0.1}}"#;
     let config: SearchConfig = serde_json::from_str(text).expect("parses");
@@ -136,7 +136,7 @@ fn unknown_strategies_and_bad_settings_are_refused() {
     };
     assert!(
         bad.validate()
-            .unwrap_err()
+            .expect_err("refused")
             .to_string()
             .contains("population")
     );
@@ -147,7 +147,7 @@ fn unknown_strategies_and_bad_settings_are_refused() {
     };
     assert!(
         bad.validate()
-            .unwrap_err()
+            .expect_err("refused")
             .to_string()
             .contains("partial_channels")
     );
@@ -179,6 +179,6 @@ fn darts_searches_the_nas_bench_201_cell() {
     let cells = std::fs::read_to_string(run.path().join("cells.svg")).expect("svg");
     assert!(cells.contains("<svg"));
     // The DARTS entry point refuses an NB201 configuration, and the other way round.
-    let err = search::<Ad>(&config, &data, &device, None, &mut Silent).unwrap_err();
+    let err = search::<Ad>(&config, &data, &device, None, &mut Silent).expect_err("refused");
     assert!(err.to_string().contains("search_nb201"), "{err}");
 }
