@@ -268,3 +268,87 @@ fn train_then_eval_then_attack_on_the_sample() {
     );
     assert!(run.join("attack-fgsm.svg").is_file());
 }
+
+/// The metrics of a run folder without the two timing columns.
+fn metrics_without_timing(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv");
+    text.lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            fields[..fields.len() - 2].join(",")
+        })
+        .collect()
+}
+
+/// A search killed with SIGKILL in the middle of an epoch, then resumed, ends with the
+/// genotype and metrics of an uninterrupted run.
+#[test]
+fn a_search_killed_with_sigkill_resumes_to_the_same_result() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/cifar10-mini");
+    let sample = sample.to_str().expect("utf-8 path");
+    let settings = [
+        "search", "--data", sample, "--channels", "2", "--cells", "3", "--train-subset", "48",
+        "--batch-size", "12", "--epochs", "3", "--seed", "11", "--out",
+    ];
+    let whole = root.path().join("whole");
+    let mut args = settings.to_vec();
+    args.push(whole.to_str().expect("utf-8"));
+    assert_ok(&bionas_in(root.path(), &args));
+
+    let cut = root.path().join("cut");
+    let mut args = settings.to_vec();
+    args.push(cut.to_str().expect("utf-8"));
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bionas"))
+        .args(&args)
+        .current_dir(root.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    while !cut.join("checkpoint.bin").exists() {
+        assert!(child.try_wait().expect("wait").is_none(), "finished too early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // About a third into the second epoch.
+    std::thread::sleep(started.elapsed() / 3);
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let lines = metrics_without_timing(&cut).len();
+    assert!(lines < 4, "the run was killed before its end ({lines} lines)");
+
+    let resumed = bionas_in(root.path(), &["search", "--resume", cut.to_str().expect("utf-8")]);
+    assert_ok(&resumed);
+    assert!(stdout(&resumed).contains("resuming"));
+    let genotype = |dir: &Path| Genotype::load(dir.join("genotype.json")).expect("genotype");
+    assert_eq!(genotype(&cut), genotype(&whole));
+    assert_eq!(metrics_without_timing(&cut), metrics_without_timing(&whole));
+    let log = std::fs::read_to_string(cut.join("log.txt")).expect("log");
+    assert!(log.contains("resumed at epoch"), "{log}");
+    for picture in ["cells.svg", "curves.svg"] {
+        assert!(cut.join(picture).exists(), "{picture}");
+    }
+}
+
+#[test]
+fn strategy_flags_are_checked() {
+    let out = bionas(&["search", "--strategy", "darts2", "--print-config"]);
+    assert_ok(&out);
+    let config: SearchConfig = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(config.strategy, bionas::nas::Strategy::DartsSecondOrder);
+    let out = bionas(&[
+        "search", "--strategy", "eg-nas", "--population", "6", "--partial-channels", "2",
+        "--print-config",
+    ]);
+    assert_ok(&out);
+    let config: SearchConfig = serde_json::from_str(&stdout(&out)).expect("json");
+    let bionas::nas::Strategy::EgNas(eg) = config.strategy else {
+        panic!("not EG-NAS")
+    };
+    assert_eq!((eg.population, config.partial_channels), (6, 2));
+    let out = bionas(&["search", "--population", "6", "--print-config"]);
+    assert_fails_with(&out, &["--population", "eg-nas"]);
+    let out = bionas(&["search", "--resume", "/nonexistent/run"]);
+    assert_fails_with(&out, &["/nonexistent/run", "config.json"]);
+}

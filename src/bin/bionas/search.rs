@@ -1,4 +1,5 @@
-//! `bionas search`: first-order DARTS over (operation, rule) candidates on CIFAR-10.
+//! `bionas search`: a search over (operation, rule) candidates on CIFAR-10: first- or
+//! second-order DARTS, EG-NAS or random search, in the DARTS or NAS-Bench-201 space.
 //!
 //! The settings are one [`SearchConfig`], built in layers: the preset, then the config
 //! file (`--config`, any of its settings), then the flags. New settings of
@@ -6,13 +7,13 @@
 //! change here; a flag for one is a field of [`SearchArgs`] and a line of
 //! [`SearchArgs::apply`].
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use bionas::backend::{Autodiff, Selected};
 use bionas::bio_rules::LearningRule;
 use bionas::datasets::{Cifar10, Split};
 use bionas::nas::{self, AlignmentSample, EpochReport, RunDir, SearchConfig, SearchData};
-use bionas::nas::{SearchObserver, StepReport};
-use clap::Args;
+use bionas::nas::{EgNasConfig, RandomConfig, SearchObserver, SpaceKind, StepReport, Strategy};
+use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
 use crate::config::{self, Preset};
@@ -27,9 +28,18 @@ const EXAMPLES: &str = "Examples:
   bionas search --rules fa,usf,brsf,frsf,dfa,hebbian --alignment-every 5
   bionas search --config search.toml --epochs 1   # flags override the file
   bionas search --preset paper --print-config > search.json
+  bionas search --strategy darts2                 # second-order DARTS
+  bionas search --strategy eg-nas --partial-channels 2 --warmup-epochs 1
+  bionas search --strategy random --samples 8
+  bionas search --space nb201 --cells 1           # the NAS-Bench-201 cell
+  bionas search --resume runs/search-1733380000   # continue a stopped search
 
-The run folder holds config.json, genotype.json, cells.svg, genotypes.jsonl,
-metrics.csv and metrics.jsonl (and alignment files with --alignment-every). A config file
+The run folder holds config.json, data.json, genotype.json, cells.svg, cells.dot,
+genotypes.jsonl, metrics.csv, metrics.jsonl, curves.svg (losses, accuracy, α entropy),
+log.txt and checkpoint.bin (alignment files with --alignment-every; trials/ and
+trials.json for random search), all rewritten after every epoch. A search stopped at any
+moment, even by kill -9, continues with --resume from its last finished epoch and ends
+as an uninterrupted run would. A config file
 (JSON or TOML) holds SearchConfig's settings, as --print-config shows them, any of them
 left out.";
 
@@ -84,9 +94,57 @@ pub struct SearchArgs {
     /// Measure each layer's alignment with back-propagation every N weight steps (0: off).
     #[arg(long, value_name = "N")]
     pub alignment_every: Option<usize>,
+    /// Search strategy.
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyKind>,
+    /// Search space: the DARTS cell, or NAS-Bench-201's (where --cells counts the cells
+    /// per stage).
+    #[arg(long, value_enum)]
+    pub space: Option<SpaceArg>,
+    /// PC-DARTS' partial channels: candidates see 1/K of each edge's channels.
+    #[arg(long, value_name = "K")]
+    pub partial_channels: Option<usize>,
+    /// EG-NAS: epochs that train the weights alone before the CMA-ES generations.
+    #[arg(long, value_name = "N")]
+    pub warmup_epochs: Option<usize>,
+    /// EG-NAS: CMA-ES population per generation.
+    #[arg(long, value_name = "N")]
+    pub population: Option<usize>,
+    /// Random search: genotypes sampled (each trained for --sample-epochs).
+    #[arg(long, value_name = "N")]
+    pub samples: Option<usize>,
+    /// Random search: training epochs per sampled genotype.
+    #[arg(long, value_name = "N")]
+    pub sample_epochs: Option<usize>,
     /// Output folder (default: runs/search-<time>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Continue the stopped search in this folder from its last checkpoint, with the
+    /// settings it recorded (only --data may be given again).
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
+}
+
+/// The strategies, by command-line name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StrategyKind {
+    /// First-order DARTS (the paper's).
+    Darts,
+    /// Second-order DARTS.
+    Darts2,
+    /// Evolution-guided search (CMA-ES).
+    EgNas,
+    /// Random search.
+    Random,
+}
+
+/// The search spaces, by command-line name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SpaceArg {
+    /// The DARTS cell.
+    Darts,
+    /// The NAS-Bench-201 cell.
+    Nb201,
 }
 
 impl SearchArgs {
@@ -98,16 +156,54 @@ impl SearchArgs {
         };
         let mut config = config::layered(preset, self.config.as_deref())?;
         self.apply(&mut config);
+        self.apply_strategy(&mut config)?;
         Ok(config)
+    }
+
+    /// Writes the strategy flags onto `c`; a flag of another strategy is an error.
+    fn apply_strategy(&self, c: &mut SearchConfig) -> Result<()> {
+        if let Some(kind) = self.strategy {
+            let same = matches!(
+                (kind, &c.strategy),
+                (StrategyKind::Darts, Strategy::Darts)
+                    | (StrategyKind::Darts2, Strategy::DartsSecondOrder)
+                    | (StrategyKind::EgNas, Strategy::EgNas(_))
+                    | (StrategyKind::Random, Strategy::Random(_))
+            );
+            if !same {
+                c.strategy = match kind {
+                    StrategyKind::Darts => Strategy::Darts,
+                    StrategyKind::Darts2 => Strategy::DartsSecondOrder,
+                    StrategyKind::EgNas => Strategy::EgNas(EgNasConfig::default()),
+                    StrategyKind::Random => Strategy::Random(RandomConfig::default()),
+                };
+            }
+        }
+        let eg_flags = self.warmup_epochs.is_some() || self.population.is_some();
+        let random_flags = self.samples.is_some() || self.sample_epochs.is_some();
+        match &mut c.strategy {
+            Strategy::EgNas(eg) => {
+                set(&mut eg.warmup_epochs, self.warmup_epochs);
+                set(&mut eg.population, self.population);
+            }
+            Strategy::Random(r) => {
+                set(&mut r.samples, self.samples);
+                set(&mut r.epochs, self.sample_epochs);
+            }
+            _ => {}
+        }
+        let name = c.strategy.name();
+        if eg_flags && !matches!(c.strategy, Strategy::EgNas(_)) {
+            bail!("--warmup-epochs and --population belong to --strategy eg-nas, not {name}");
+        }
+        if random_flags && !matches!(c.strategy, Strategy::Random(_)) {
+            bail!("--samples and --sample-epochs belong to --strategy random, not {name}");
+        }
+        Ok(())
     }
 
     /// Writes the flags given onto `c`.
     fn apply(&self, c: &mut SearchConfig) {
-        fn set<T>(slot: &mut T, flag: Option<T>) {
-            if let Some(value) = flag {
-                *slot = value;
-            }
-        }
         set(&mut c.epochs, self.epochs);
         set(&mut c.channels, self.channels);
         set(&mut c.layers, self.cells);
@@ -121,29 +217,49 @@ impl SearchArgs {
         set(&mut c.weights.lr, self.lr);
         set(&mut c.arch.lr, self.arch_lr);
         set(&mut c.alignment_every, self.alignment_every);
+        set(&mut c.partial_channels, self.partial_channels);
+        if let Some(space) = self.space {
+            c.space = match space {
+                SpaceArg::Darts => SpaceKind::Darts,
+                SpaceArg::Nb201 => SpaceKind::Nb201,
+            };
+        }
     }
 }
 
+fn set<T>(slot: &mut T, flag: Option<T>) {
+    if let Some(value) = flag {
+        *slot = value;
+    }
+}
+
+/// Where a search read its images, recorded in its run folder for `--resume`.
+const DATA_FILE: &str = "data.json";
+
 /// Runs `bionas search`.
 pub fn run(args: &SearchArgs) -> Result<()> {
+    if let Some(dir) = &args.resume {
+        return resume(args, dir);
+    }
     let config = args.config()?;
     config.validate().context("invalid search settings")?;
     if args.print_config {
         return config::print_json(&config);
     }
-    let train = Cifar10::load(&args.data, Split::Train).with_context(|| {
-        let dir = args.data.display();
-        format!("cannot load the CIFAR-10 training images in {dir}")
-    })?;
-    let data = SearchData::split(&train, &config)?;
+    let data = load(&args.data, &config)?;
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| output::default_run_dir("search"));
     let run = RunDir::create(out)?;
+    let path = std::fs::canonicalize(&args.data).unwrap_or_else(|_| args.data.clone());
+    run.write_json(DATA_FILE, &serde_json::json!({ "path": path }))?;
     let rules: Vec<&str> = config.rules.iter().map(|r| r.name()).collect();
     println!(
-        "searching on {} + {} images from {} (C={}, {} cells, rules {}, batch {}, {} epochs)",
+        "{} search ({:?} space) on {} + {} images from {} (C={}, {} cells, rules {}, \
+         batch {}, {} epochs)",
+        config.strategy.name(),
+        config.space,
         data.weights.len(),
         data.arch.len(),
         args.data.display(),
@@ -156,11 +272,71 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     println!("writing to {}", run.path().display());
     let device = Default::default();
     let mut progress = SearchProgress(Progress::new());
-    let outcome =
-        nas::search::<Autodiff<Selected>>(&config, &data, &device, Some(&run), &mut progress)?;
-    println!("\nfinal genotype:\n{}", outcome.genotype);
-    println!("saved {}", run.path().join("genotype.json").display());
+    let found = match config.space {
+        SpaceKind::Darts => {
+            nas::search::<B>(&config, &data, &device, Some(&run), &mut progress)?
+                .genotype
+                .to_string()
+        }
+        SpaceKind::Nb201 => {
+            nas::search_nb201::<B>(&config, &data, &device, Some(&run), &mut progress)?
+                .genotype
+                .to_string()
+        }
+    };
+    finish(&run, &found);
     Ok(())
+}
+
+type B = Autodiff<Selected>;
+
+/// The two halves of the training images of `dir`.
+fn load(dir: &std::path::Path, config: &SearchConfig) -> Result<SearchData> {
+    let train = Cifar10::load(dir, Split::Train).with_context(|| {
+        format!(
+            "cannot load the CIFAR-10 training images in {}",
+            dir.display()
+        )
+    })?;
+    Ok(SearchData::split(&train, config)?)
+}
+
+/// Continues the search in `dir`.
+fn resume(args: &SearchArgs, dir: &std::path::Path) -> Result<()> {
+    let run = RunDir::open(dir)?;
+    let config: SearchConfig = run.read_json("config.json")?;
+    let data_dir = if args.data.as_path() != std::path::Path::new(SAMPLE_DIR) {
+        args.data.clone()
+    } else {
+        let recorded: serde_json::Value = run.read_json(DATA_FILE).unwrap_or_default();
+        recorded["path"]
+            .as_str()
+            .map_or_else(|| args.data.clone(), PathBuf::from)
+    };
+    let data = load(&data_dir, &config)?;
+    println!(
+        "resuming the {} search in {} on {}",
+        config.strategy.name(),
+        dir.display(),
+        data_dir.display()
+    );
+    let device = Default::default();
+    let mut progress = SearchProgress(Progress::new());
+    let found = match config.space {
+        SpaceKind::Darts => nas::resume::<B>(dir, &data, &device, &mut progress)?
+            .genotype
+            .to_string(),
+        SpaceKind::Nb201 => nas::resume_nb201::<B>(dir, &data, &device, &mut progress)?
+            .genotype
+            .to_string(),
+    };
+    finish(&run, &found);
+    Ok(())
+}
+
+fn finish(run: &RunDir, genotype: &str) {
+    println!("\nfinal genotype:\n{genotype}");
+    println!("saved {}", run.path().join("genotype.json").display());
 }
 
 /// A search's progress: a bar per epoch, alignment lines, a summary line per epoch.

@@ -31,10 +31,13 @@ const EXAMPLES: &str = "Examples:
   bionas train --config train.toml --epochs 20    # flags override the file
   bionas train --dataset cifar100 --data cifar-100-binary --preset paper
   bionas train --print-config > train.json       # the resolved settings
+  bionas train --resume runs/train                # continue a stopped run
 
 The run folder holds config.json (what eval and attack rebuild the network from),
 genotype.json, cells.svg, cells.dot, metrics.csv, curves.svg, best.mpk, last.mpk and
-result.json. A config file (JSON or TOML) holds the settings --print-config shows, any of
+result.json, and checkpoint.bin after every epoch (model, optimiser, history): a run
+stopped at any moment, even by kill -9, continues with --resume from its last finished
+epoch and ends as an uninterrupted run would. A config file (JSON or TOML) holds the settings --print-config shows, any of
 them left out.";
 
 /// Arguments of `bionas train`.
@@ -126,6 +129,10 @@ pub struct TrainArgs {
     /// Output folder (default: runs/train-<time>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Continue the stopped run in this folder from its last checkpoint, with the
+    /// settings it recorded (every other flag is ignored).
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
 }
 
 /// Drop-path schedules, as flags.
@@ -217,6 +224,9 @@ fn set<T>(slot: &mut T, flag: Option<T>) {
 
 /// Runs `bionas train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
+    if let Some(dir) = &args.resume {
+        return resume(dir);
+    }
     let mut setup = args.setup()?;
     setup.check()?;
     if args.print_config {
@@ -248,6 +258,29 @@ pub fn split(
         ),
         None => nas::holdout(train, data.train_subset, data.valid_fraction, seed)?,
     })
+}
+
+/// Continues the run in `dir` from its checkpoint, with the settings it recorded.
+fn resume(dir: &std::path::Path) -> Result<()> {
+    let record = TrainRecord::load(dir)?;
+    let setup = &record.setup;
+    let loaded = setup.data.load()?;
+    let (train_idx, valid_idx) = split(setup, &loaded.train, loaded.valid.as_ref())?;
+    let test_idx: Vec<usize> = (0..loaded.test.len()).collect();
+    let device = Default::default();
+    <B as Backend>::seed(&device, setup.train.seed);
+    let model: Network<B> = record.network.init(&device)?;
+    let run = RunDir::open(dir)?;
+    println!("resuming {}", dir.display());
+    let data = TrainData {
+        train: Selection::new(&loaded.train, &train_idx),
+        valid: Selection::new(loaded.valid.as_ref().unwrap_or(&loaded.train), &valid_idx),
+        test: Some(Selection::new(&loaded.test, &test_idx)),
+    };
+    let mut progress = TrainProgress(Progress::new());
+    let outcome = nas::resume_training(model, &setup.train, data, &run, &mut progress)?;
+    report(&outcome, &run);
+    Ok(())
 }
 
 /// Builds the network, records the run and trains it.
