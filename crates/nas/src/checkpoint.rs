@@ -171,6 +171,9 @@ pub fn record_to_bytes<B: Backend, R: Record<B>>(record: R) -> Result<Vec<u8>> {
 }
 
 /// The record written by [`record_to_bytes`]; `path` and `what` name it in errors.
+///
+/// Burn's decoder panics on some damaged inputs (a truncated file); that panic is caught
+/// and returned as an error (the default panic hook still prints its message).
 pub fn record_from_bytes<B: Backend, R: Record<B>>(
     bytes: &[u8],
     device: &B::Device,
@@ -178,8 +181,26 @@ pub fn record_from_bytes<B: Backend, R: Record<B>>(
     what: &str,
 ) -> Result<R> {
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-    Recorder::<B>::load(&recorder, bytes.to_vec(), device)
-        .map_err(|e| corrupt(path, format!("the {what} does not fit this run: {e}")))
+    let decoded = guarded(path, what, || {
+        Recorder::<B>::load(&recorder, bytes.to_vec(), device)
+    })?;
+    decoded.map_err(|e| corrupt(path, format!("the {what} does not fit this run: {e}")))
+}
+
+/// Runs `f`, turning a panic (Burn's record code panics on damaged or mismatched
+/// records) into a checkpoint error about `what` in `path`.
+pub fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        corrupt(
+            path,
+            format!("the {what} is damaged or belongs to another network: {message}"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -205,5 +226,26 @@ mod tests {
         assert!(err.to_string().contains("magic"), "{err}");
         let err = bundle.require("optimizer", path).expect_err("refused");
         assert!(err.to_string().contains("`optimizer` is missing"), "{err}");
+    }
+
+    #[test]
+    fn damaged_records_are_errors_not_panics() {
+        type B = burn::backend::Flex;
+        let device = Default::default();
+        let tensor = burn::tensor::Tensor::<B, 1>::from_floats([1.0, 2.0, 3.0], &device);
+        let record = burn::module::Param::from_tensor(tensor);
+        let bytes = record_to_bytes::<B, _>(record).expect("encodes");
+        let path = Path::new("run/best.mpk");
+        type R = burn::module::Param<burn::tensor::Tensor<B, 1>>;
+        let back: R = record_from_bytes::<B, R>(&bytes, &device, path, "model").expect("decodes");
+        assert_eq!(
+            back.val().into_data().to_vec::<f32>().ok(),
+            Some(vec![1.0, 2.0, 3.0])
+        );
+        for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            let result = record_from_bytes::<B, R>(&bytes[..cut], &device, path, "model");
+            let err = result.expect_err("a truncated record is refused");
+            assert!(err.to_string().contains("run/best.mpk"), "{err}");
+        }
     }
 }

@@ -477,7 +477,8 @@ where
         let b = &checkpoint.bundle;
         let model =
             record_from_bytes::<B, _>(b.require("model", path)?, &self.device, path, "model")?;
-        self.model = self.model.clone().load_record(model);
+        let fresh = self.model.clone();
+        self.model = crate::checkpoint::guarded(path, "model", || fresh.load_record(model))?;
         let weights = record_from_bytes::<B, _>(
             b.require("weight_optimizer", path)?,
             &self.device,

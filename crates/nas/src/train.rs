@@ -339,6 +339,11 @@ where
         }
     }
     run.write_atomic("metrics.csv", format!("{TRAIN_CSV_HEADER}\n").as_bytes())?;
+    run.write_atomic("metrics.jsonl", b"")?;
+    crate::search::log_line(
+        run,
+        &format!("started: {} epochs, seed {}", config.epochs, config.seed),
+    )?;
     let optimiser = config.optimiser().sgd::<B, Network<B>>();
     let progress = Progress {
         next_epoch: 0,
@@ -379,7 +384,7 @@ where
         .map_err(|e| corrupt(&path, format!("the state section is not valid: {e}")))?;
     let record =
         record_from_bytes::<B, _>(bundle.require("model", &path)?, &device, &path, "model")?;
-    let model = model.load_record(record);
+    let model = crate::checkpoint::guarded(&path, "model", || model.load_record(record))?;
     let record = record_from_bytes::<B, _>(
         bundle.require("optimizer", &path)?,
         &device,
@@ -393,16 +398,25 @@ where
     let best = match bundle.get("best") {
         Some(bytes) => {
             let record = record_from_bytes::<B::InnerBackend, _>(bytes, &device, &path, "best")?;
-            Some(model.valid().load_record(record))
+            let fresh = model.valid();
+            Some(crate::checkpoint::guarded(&path, "best model", || {
+                fresh.load_record(record)
+            })?)
         }
         None => None,
     };
     let mut csv = format!("{TRAIN_CSV_HEADER}\n");
+    let mut jsonl = String::new();
     for e in &progress.epochs {
         csv.push_str(&e.csv_row());
         csv.push('\n');
+        jsonl.push_str(&serde_json::to_string(e).unwrap_or_default());
+        jsonl.push('\n');
     }
     run.write_atomic("metrics.csv", csv.as_bytes())?;
+    run.write_atomic("metrics.jsonl", jsonl.as_bytes())?;
+    let next = progress.next_epoch;
+    crate::search::log_line(run, &format!("resumed at epoch {next}"))?;
     run.write_atomic("curves.svg", curves_svg(&progress.epochs).as_bytes())?;
     run_epochs(
         model, optimiser, progress, best, config, data, run, observer,
@@ -518,6 +532,9 @@ where
             best.as_ref().map(|b| &b.2),
         )?;
         run.append_line("metrics.csv", &report.csv_row())?;
+        let json = serde_json::to_string(&report).unwrap_or_default();
+        run.append_line("metrics.jsonl", &json)?;
+        crate::search::log_line(run, &epoch_line(&report, improved))?;
         run.write_atomic("curves.svg", curves_svg(&progress.epochs).as_bytes())?;
         save_checkpoint(run, "last.mpk", &inner)?;
         if improved {
@@ -533,6 +550,23 @@ where
         config.batch_size,
         &device,
         start,
+    )
+}
+
+/// The log line of a finished epoch.
+fn epoch_line(r: &TrainEpoch, improved: bool) -> String {
+    format!(
+        "epoch {}: lr {:.5}, drop-path {:.3}, train loss {:.4}, train acc {:.4}, valid loss \
+         {:.4}, valid acc {:.4}, {:.1}s{}",
+        r.epoch,
+        r.lr,
+        r.drop_path,
+        r.train_loss,
+        r.train_acc,
+        r.valid_loss,
+        r.valid_acc,
+        r.seconds,
+        if improved { ", best so far" } else { "" }
     )
 }
 
@@ -682,24 +716,17 @@ pub fn save_checkpoint<B: Backend, M: Module<B>>(
 }
 
 /// Loads a record written by [`save_checkpoint`] into `model` (built with the same
-/// configuration).
+/// configuration). A missing, damaged or foreign file is a [`NasError::Checkpoint`] that
+/// names it.
 pub fn load_checkpoint<B: Backend, M: Module<B>>(
     path: &std::path::Path,
     model: M,
     device: &B::Device,
 ) -> Result<M> {
-    let io = |source| NasError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bytes = std::fs::read(path).map_err(io)?;
-    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-    let record = Recorder::<B>::load(&recorder, bytes, device).map_err(|e| {
-        io(std::io::Error::other(format!(
-            "not a checkpoint of this network: {e}"
-        )))
-    })?;
-    Ok(model.load_record(record))
+    let bytes = std::fs::read(path)
+        .map_err(|e| crate::checkpoint::corrupt(path, format!("cannot read it: {e}")))?;
+    let record = record_from_bytes::<B, M::Record>(&bytes, device, path, "model")?;
+    crate::checkpoint::guarded(path, "model", || model.load_record(record))
 }
 
 /// Training curves as one SVG picture: loss and accuracy (training and validation) against
