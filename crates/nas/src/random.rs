@@ -7,7 +7,9 @@
 //! optimiser and batch size, and scored on the other half; the best validation accuracy
 //! wins (ties: lower validation loss, then the earlier sample). Each sample's run lives in
 //! `trials/NNN/` (metrics, curves, best checkpoint); `trials.json` lists the finished
-//! ones and is rewritten atomically after each, so a resumed search skips them.
+//! ones and is rewritten atomically after each, so a resumed search skips them; the
+//! folder's `metrics.csv`, `metrics.jsonl`, `genotypes.jsonl` (one row per sample),
+//! `curves.svg`, `genotype.json` and `cells.svg` (the best so far) are rewritten with it.
 
 use bio_rules::RuleBackend;
 use burn::tensor::backend::AutodiffBackend;
@@ -275,6 +277,15 @@ fn record(run: &RunDir, trials: &[Trial]) -> Result<()> {
         csv.push('\n');
     }
     run.write_atomic("metrics.csv", csv.as_bytes())?;
+    let (mut genotypes, mut metrics) = (String::new(), String::new());
+    for t in trials {
+        let line = serde_json::json!({ "epoch": t.report.epoch, "genotype": t.genotype });
+        genotypes.push_str(&format!("{line}\n"));
+        let report = serde_json::to_string(&t.report).unwrap_or_default();
+        metrics.push_str(&format!("{report}\n"));
+    }
+    run.write_atomic("genotypes.jsonl", genotypes.as_bytes())?;
+    run.write_atomic("metrics.jsonl", metrics.as_bytes())?;
     let reports: Vec<EpochReport> = trials.iter().map(|t| t.report.clone()).collect();
     run.write_atomic("curves.svg", search_curves_svg(&reports).as_bytes())?;
     if let (Some(best), Some(last)) = (best_trial(trials), trials.last()) {

@@ -79,7 +79,7 @@ fn check_resume(config: &SearchConfig, kill: KillAt) {
     let genotypes = |dir: &Path| std::fs::read_to_string(dir.join("genotypes.jsonl")).expect("g");
     assert_eq!(genotypes(cut.path()), genotypes(whole.path()));
     let log = std::fs::read_to_string(cut.path().join("log.txt")).expect("log");
-    assert!(log.contains("resumed at epoch"), "{log}");
+    assert!(log.contains("resumed"), "{log}");
 }
 
 #[test]
@@ -99,6 +99,15 @@ fn searches_and_retraining_resume_exactly() {
         ..common::tiny_config()
     };
     check_resume(&evolution, KillAt { epoch: 1, step: 1 });
+    let random = SearchConfig {
+        strategy: Strategy::Random(nas::RandomConfig {
+            samples: 3,
+            epochs: 1,
+        }),
+        ..common::tiny_config()
+    };
+    // Killed while the second sample trains.
+    check_resume(&random, KillAt { epoch: 1, step: 1 });
     retraining_resumes();
 }
 
