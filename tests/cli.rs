@@ -288,8 +288,22 @@ fn a_search_killed_with_sigkill_resumes_to_the_same_result() {
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/cifar10-mini");
     let sample = sample.to_str().expect("utf-8 path");
     let settings = [
-        "search", "--data", sample, "--channels", "2", "--cells", "3", "--train-subset", "48",
-        "--batch-size", "12", "--epochs", "3", "--seed", "11", "--out",
+        "search",
+        "--data",
+        sample,
+        "--channels",
+        "2",
+        "--cells",
+        "3",
+        "--train-subset",
+        "48",
+        "--batch-size",
+        "12",
+        "--epochs",
+        "3",
+        "--seed",
+        "11",
+        "--out",
     ];
     let whole = root.path().join("whole");
     let mut args = settings.to_vec();
@@ -308,7 +322,10 @@ fn a_search_killed_with_sigkill_resumes_to_the_same_result() {
         .spawn()
         .expect("spawn");
     while !cut.join("checkpoint.bin").exists() {
-        assert!(child.try_wait().expect("wait").is_none(), "finished too early");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "finished too early"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // About a third into the second epoch.
@@ -316,9 +333,15 @@ fn a_search_killed_with_sigkill_resumes_to_the_same_result() {
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
     let lines = metrics_without_timing(&cut).len();
-    assert!(lines < 4, "the run was killed before its end ({lines} lines)");
+    assert!(
+        lines < 4,
+        "the run was killed before its end ({lines} lines)"
+    );
 
-    let resumed = bionas_in(root.path(), &["search", "--resume", cut.to_str().expect("utf-8")]);
+    let resumed = bionas_in(
+        root.path(),
+        &["search", "--resume", cut.to_str().expect("utf-8")],
+    );
     assert_ok(&resumed);
     assert!(stdout(&resumed).contains("resuming"));
     let genotype = |dir: &Path| Genotype::load(dir.join("genotype.json")).expect("genotype");
@@ -338,7 +361,13 @@ fn strategy_flags_are_checked() {
     let config: SearchConfig = serde_json::from_str(&stdout(&out)).expect("json");
     assert_eq!(config.strategy, bionas::nas::Strategy::DartsSecondOrder);
     let out = bionas(&[
-        "search", "--strategy", "eg-nas", "--population", "6", "--partial-channels", "2",
+        "search",
+        "--strategy",
+        "eg-nas",
+        "--population",
+        "6",
+        "--partial-channels",
+        "2",
         "--print-config",
     ]);
     assert_ok(&out);
@@ -349,6 +378,30 @@ fn strategy_flags_are_checked() {
     assert_eq!((eg.population, config.partial_channels), (6, 2));
     let out = bionas(&["search", "--population", "6", "--print-config"]);
     assert_fails_with(&out, &["--population", "eg-nas"]);
+    for extra in [
+        ["--epochs", "5"],
+        ["--strategy", "darts2"],
+        ["--print-config", "--seed"],
+    ] {
+        let mut args = vec!["search", "--resume", "some/run"];
+        args.extend(extra);
+        if extra[0] == "--print-config" {
+            args.truncate(4);
+        }
+        let out = bionas(&args);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("cannot be used with"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = bionas(&["train", "--resume", "some/run", "--lr", "0.5"]);
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
     let out = bionas(&["search", "--resume", "/nonexistent/run"]);
     assert_fails_with(&out, &["/nonexistent/run", "config.json"]);
 }

@@ -7,20 +7,31 @@
 //!
 //! ```text
 //! "BIONASCK" · u32 version · u32 sections · { u32 name length · name · u64 length · bytes }*
+//!            · u64 checksum
 //! ```
 //!
-//! All integers little-endian. Reading checks the magic, the version, every length and
-//! that nothing follows the last section.
+//! All integers little-endian; the checksum is the 64-bit FNV-1a hash of every byte before
+//! it. Reading checks the magic, the version, every length, that nothing follows the last
+//! section and the checksum, so a damaged byte anywhere is reported, not loaded.
 
 use std::path::Path;
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Record, Recorder};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::{NasError, Result, RunDir};
 
 const MAGIC: &[u8; 8] = b"BIONASCK";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+
+/// The 64-bit FNV-1a hash.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
 
 /// Named byte sections, saved and loaded as one file.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -65,11 +76,33 @@ impl Bundle {
             out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
             out.extend_from_slice(bytes);
         }
+        let checksum = fnv1a(&out);
+        out.extend_from_slice(&checksum.to_le_bytes());
         out
     }
 
     /// Parses a file's bytes; `path` names the file in errors.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(corrupt(
+                path,
+                "not a bionas checkpoint (wrong magic bytes)".into(),
+            ));
+        }
+        let Some(body_len) = bytes.len().checked_sub(8).filter(|&n| n >= 16) else {
+            return Err(corrupt(
+                path,
+                format!("truncated: only {} bytes", bytes.len()),
+            ));
+        };
+        let (body, tail) = bytes.split_at(body_len);
+        let mut stored = [0; 8];
+        stored.copy_from_slice(tail);
+        if fnv1a(body) != u64::from_le_bytes(stored) {
+            let reason = "damaged or truncated: the checksum does not match its contents";
+            return Err(corrupt(path, reason.into()));
+        }
+        let bytes = body;
         let mut reader = Reader { bytes, at: 0, path };
         if reader.take(8)? != MAGIC {
             return Err(corrupt(
@@ -111,7 +144,7 @@ impl Bundle {
 
     /// Reads a bundle file.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| NasError::Io {
+        let bytes = std::fs::read(path).map_err(|source| NasError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -203,6 +236,50 @@ pub fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
     })
 }
 
+/// Loads `record` into `model`, checking that every float parameter keeps its shape
+/// (Burn's loader does not check it, so a record of a wider network would load).
+pub fn load_into<B: Backend, M: Module<B>>(
+    model: M,
+    record: M::Record,
+    path: &Path,
+    what: &str,
+) -> Result<M> {
+    let expected = shapes(&model);
+    let loaded = guarded(path, what, || model.load_record(record))?;
+    let found = shapes(&loaded);
+    if found.len() != expected.len() {
+        let reason = format!(
+            "the {what} holds {} parameters, this network {}",
+            found.len(),
+            expected.len()
+        );
+        return Err(corrupt(path, reason));
+    }
+    for (i, (f, e)) in found.iter().zip(&expected).enumerate() {
+        if f != e {
+            let reason = format!(
+                "the {what} was saved from another network: parameter {i} has shape {f:?} in \
+                 the file, {e:?} here"
+            );
+            return Err(corrupt(path, reason));
+        }
+    }
+    Ok(loaded)
+}
+
+/// The shapes of a module's float parameters, in visiting order.
+fn shapes<B: Backend, M: Module<B>>(module: &M) -> Vec<Vec<usize>> {
+    struct Shapes(Vec<Vec<usize>>);
+    impl<B: Backend> ModuleVisitor<B> for Shapes {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.0.push(param.lazy_shape().dims::<D>().to_vec());
+        }
+    }
+    let mut visitor = Shapes(Vec::new());
+    module.visit(&mut visitor);
+    visitor.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,12 +293,18 @@ mod tests {
         let bytes = bundle.to_bytes();
         assert_eq!(Bundle::from_bytes(&bytes, path).expect("parses"), bundle);
         let short = Bundle::from_bytes(&bytes[..bytes.len() - 1], path).expect_err("refused");
-        assert!(short.to_string().contains("truncated"), "{short}");
+        assert!(short.to_string().contains("checksum"), "{short}");
         assert!(short.to_string().contains("run/checkpoint.bin"), "{short}");
         let mut long = bytes.clone();
         long.push(0);
         let err = Bundle::from_bytes(&long, path).expect_err("refused");
-        assert!(err.to_string().contains("unexpected bytes"), "{err}");
+        assert!(err.to_string().contains("checksum"), "{err}");
+        for at in [8, 20, bytes.len() / 2, bytes.len() - 9] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            let err = Bundle::from_bytes(&flipped, path).expect_err("a flipped bit is refused");
+            assert!(err.to_string().contains("checksum"), "byte {at}: {err}");
+        }
         let err = Bundle::from_bytes(b"PK\x03\x04 not ours", path).expect_err("refused");
         assert!(err.to_string().contains("magic"), "{err}");
         let err = bundle.require("optimizer", path).expect_err("refused");

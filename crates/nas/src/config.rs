@@ -68,7 +68,7 @@ pub enum SpaceKind {
 /// Which search runs. In a config file: `strategy = { kind = "eg_nas", population = 8 }`
 /// (TOML) or `"strategy": {"kind": "darts_second_order"}` (JSON).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(from = "StrategyFile", into = "StrategyFile")]
 pub enum Strategy {
     /// First-order DARTS: `α` follows `∇α L_val(w, α)` (Adam).
     #[default]
@@ -81,6 +81,50 @@ pub enum Strategy {
     EgNas(EgNasConfig),
     /// Random search: sample genotypes, train each briefly, keep the best.
     Random(RandomConfig),
+}
+
+/// How a strategy is written in a file: the same choices, with the settings-free kinds
+/// as empty tables so that a stray setting (`{ kind = "darts", population = 3 }`) is an
+/// error, not silently dropped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum StrategyFile {
+    Darts {},
+    DartsSecondOrder {},
+    EgNas(EgNasConfig),
+    Random(RandomConfig),
+}
+
+impl From<StrategyFile> for Strategy {
+    fn from(file: StrategyFile) -> Self {
+        match file {
+            StrategyFile::Darts {} => Self::Darts,
+            StrategyFile::DartsSecondOrder {} => Self::DartsSecondOrder,
+            StrategyFile::EgNas(c) => Self::EgNas(c),
+            StrategyFile::Random(c) => Self::Random(c),
+        }
+    }
+}
+
+impl From<Strategy> for StrategyFile {
+    fn from(strategy: Strategy) -> Self {
+        match strategy {
+            Strategy::Darts => Self::Darts {},
+            Strategy::DartsSecondOrder => Self::DartsSecondOrder {},
+            Strategy::EgNas(c) => Self::EgNas(c),
+            Strategy::Random(c) => Self::Random(c),
+        }
+    }
+}
+
+impl SpaceKind {
+    /// The space's name in files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Darts => "darts",
+            Self::Nb201 => "nb201",
+        }
+    }
 }
 
 impl Strategy {
@@ -324,7 +368,8 @@ impl SearchConfig {
         }
         self.weights.validate()?;
         self.arch.validate()?;
-        self.strategy.validate()
+        self.strategy.validate()?;
+        self.check_strategy_fit()
     }
 }
 
@@ -349,6 +394,27 @@ impl WeightOptim {
         check_rate("weights.momentum", self.momentum, true)?;
         check_rate("weights.weight_decay", self.weight_decay, true)?;
         check_rate("weights.grad_clip", self.grad_clip, false)
+    }
+}
+
+impl SearchConfig {
+    /// Refuses settings the chosen strategy would silently ignore.
+    fn check_strategy_fit(&self) -> Result<(), NasError> {
+        match &self.strategy {
+            Strategy::Random(_) if self.partial_channels != 1 => Err(NasError::config(
+                "partial_channels",
+                "random search trains final networks, which have no partial channels",
+            )),
+            Strategy::Random(_) if self.alignment_every != 0 => Err(NasError::config(
+                "alignment_every",
+                "alignment probes run in supernet searches, not in random search",
+            )),
+            Strategy::EgNas(eg) if eg.warmup_epochs >= self.epochs => Err(NasError::config(
+                "strategy.warmup_epochs",
+                "must be below epochs, or no CMA-ES generation ever runs",
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

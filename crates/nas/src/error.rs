@@ -56,6 +56,14 @@ pub enum NasError {
         /// The norm (NaN or infinite).
         value: f64,
     },
+    /// A file of the run could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// A file of the run could not be written.
     #[error("cannot write {path}: {source}")]
     Io {

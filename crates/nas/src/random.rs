@@ -4,7 +4,8 @@
 //! cell type, two distinct inputs and, on each, a candidate other than `none`. It is built
 //! as a final network with the search's channels and cells (no auxiliary head, no
 //! drop-path), trained on the weight half for `epochs` epochs with the search's weight
-//! optimiser and batch size, and scored on the other half; the best validation accuracy
+//! optimiser and batch size, and scored on the other half by its best epoch's validation
+//! accuracy and loss (the figures of its row in `metrics.csv`); the best accuracy
 //! wins (ties: lower validation loss, then the earlier sample). Each sample's run lives in
 //! `trials/NNN/` (metrics, curves, best checkpoint); `trials.json` lists the finished
 //! ones and is rewritten atomically after each, so a resumed search skips them; the
@@ -222,27 +223,22 @@ where
         sample: index,
     };
     let outcome = train::<B, _>(model, &train_config, split, &folder, &mut forward)?;
-    let last = outcome.epochs.last().cloned();
+    let best = outcome.epochs.get(outcome.best_epoch).cloned();
     Ok(Trial {
         genotype: genotype.clone(),
-        report: report(
-            index,
-            &outcome.epochs,
-            last,
-            outcome.best_valid_acc,
-            genotype,
-        ),
+        report: report(index, &outcome.epochs, best, genotype),
     })
 }
 
+/// A sample's row: the figures of its best validation epoch (the one selection would
+/// keep), the time of all its epochs.
 fn report(
     index: usize,
     epochs: &[TrainEpoch],
-    last: Option<TrainEpoch>,
-    best_valid_acc: f64,
+    best: Option<TrainEpoch>,
     genotype: &Genotype,
 ) -> EpochReport {
-    let last = last.unwrap_or(TrainEpoch {
+    let best = best.unwrap_or(TrainEpoch {
         epoch: 0,
         lr: 0.0,
         drop_path: 0.0,
@@ -255,12 +251,12 @@ fn report(
     let seconds: f64 = epochs.iter().map(|e| e.seconds).sum();
     EpochReport {
         epoch: index,
-        lr: last.lr,
-        train_loss: last.train_loss,
-        train_acc: last.train_acc,
+        lr: best.lr,
+        train_loss: best.train_loss,
+        train_acc: best.train_acc,
         arch_loss: 0.0,
-        valid_loss: last.valid_loss,
-        valid_acc: best_valid_acc,
+        valid_loss: best.valid_loss,
+        valid_acc: best.valid_acc,
         alpha_max_abs: 0.0,
         alpha_entropy: 0.0,
         seconds,

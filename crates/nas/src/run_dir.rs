@@ -43,7 +43,7 @@ impl RunDir {
     /// Reads the JSON file `name` of the run.
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T> {
         let path = self.path.join(name);
-        let text = fs::read_to_string(&path).map_err(|source| NasError::Io {
+        let text = fs::read_to_string(&path).map_err(|source| NasError::Read {
             path: path.clone(),
             source,
         })?;

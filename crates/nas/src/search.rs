@@ -230,7 +230,14 @@ where
     M: SearchSupernet<B> + AutodiffModule<B> + 'static,
     M::InnerModule: SearchSupernet<B::InnerBackend>,
 {
-    let checkpoint = Checkpoint::load(run)?;
+    let Some(checkpoint) = Checkpoint::load(run)? else {
+        // Stopped before its first epoch ended: nothing to keep, start over in place.
+        log_line(run, "no checkpoint yet: starting again from epoch 0")?;
+        start_files(run, config)?;
+        let state = SearchState::<B, M>::new(config, build, device)?;
+        return state.run(History::default(), data, Some(run), observer);
+    };
+    check_settings(&checkpoint.bundle, &checkpoint.path, config)?;
     let mut state = SearchState::<B, M>::new(config, build, device)?;
     state.restore(&checkpoint)?;
     rewrite_history(run, config, &checkpoint.state)?;
@@ -329,24 +336,52 @@ struct Checkpoint {
 }
 
 impl Checkpoint {
-    fn load(run: &RunDir) -> Result<Self> {
+    /// The run's checkpoint, or `None` if it has none yet.
+    fn load(run: &RunDir) -> Result<Option<Self>> {
         let path = run.path().join(CHECKPOINT);
         if !path.exists() {
-            return Err(NasError::Resume {
-                path: run.path().to_path_buf(),
-                reason: format!("no {CHECKPOINT}: the run stopped before its first epoch ended"),
-            });
+            return Ok(None);
         }
         let bundle = Bundle::load(&path)?;
         let state = serde_json::from_slice(bundle.require("state", &path)?).map_err(|e| {
             crate::checkpoint::corrupt(&path, format!("the state section is not valid: {e}"))
         })?;
-        Ok(Self {
+        Ok(Some(Self {
             state,
             bundle,
             path,
-        })
+        }))
     }
+}
+
+/// Compares the settings saved in a checkpoint's `config` section with `config`, so that
+/// a run does not continue under an edited `config.json`.
+pub(crate) fn check_settings<T>(bundle: &Bundle, path: &Path, config: &T) -> Result<()>
+where
+    T: Serialize + serde::de::DeserializeOwned + PartialEq,
+{
+    let saved: T = serde_json::from_slice(bundle.require("config", path)?).map_err(|e| {
+        crate::checkpoint::corrupt(path, format!("the config section is not valid: {e}"))
+    })?;
+    if &saved == config {
+        return Ok(());
+    }
+    let differing = match (serde_json::to_value(&saved), serde_json::to_value(config)) {
+        (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) => a
+            .iter()
+            .filter(|(k, v)| b.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    Err(NasError::Resume {
+        path: path.to_path_buf(),
+        reason: format!(
+            "the settings differ from those this checkpoint was written with (changed: \
+             {differing}); restore them, or start a new run"
+        ),
+    })
 }
 
 /// Rewrites the per-epoch files from the checkpoint's history, dropping lines written
@@ -477,8 +512,7 @@ where
         let b = &checkpoint.bundle;
         let model =
             record_from_bytes::<B, _>(b.require("model", path)?, &self.device, path, "model")?;
-        let fresh = self.model.clone();
-        self.model = crate::checkpoint::guarded(path, "model", || fresh.load_record(model))?;
+        self.model = crate::checkpoint::load_into(self.model.clone(), model, path, "model")?;
         let weights = record_from_bytes::<B, _>(
             b.require("weight_optimizer", path)?,
             &self.device,
@@ -500,6 +534,10 @@ where
             reason: e.to_string(),
         })?;
         bundle.put("state", state);
+        bundle.put(
+            "config",
+            serde_json::to_vec(&self.config).unwrap_or_default(),
+        );
         bundle.put(
             "model",
             record_to_bytes::<B, _>(self.model.clone().into_record())?,

@@ -374,17 +374,17 @@ where
     let device = model.devices().into_iter().next().unwrap_or_default();
     let path = run.path().join(TRAIN_CHECKPOINT);
     if !path.exists() {
-        return Err(NasError::Resume {
-            path: run.path().to_path_buf(),
-            reason: format!("no {TRAIN_CHECKPOINT}: the run stopped before its first epoch"),
-        });
+        // Stopped before its first epoch ended: start over in place.
+        crate::search::log_line(run, "no checkpoint yet: starting again from epoch 0")?;
+        return train(model, config, data, run, observer);
     }
     let bundle = Bundle::load(&path)?;
+    crate::search::check_settings(&bundle, &path, config)?;
     let progress: Progress = serde_json::from_slice(bundle.require("state", &path)?)
         .map_err(|e| corrupt(&path, format!("the state section is not valid: {e}")))?;
     let record =
         record_from_bytes::<B, _>(bundle.require("model", &path)?, &device, &path, "model")?;
-    let model = crate::checkpoint::guarded(&path, "model", || model.load_record(record))?;
+    let model = crate::checkpoint::load_into(model, record, &path, "model")?;
     let record = record_from_bytes::<B, _>(
         bundle.require("optimizer", &path)?,
         &device,
@@ -398,10 +398,12 @@ where
     let best = match bundle.get("best") {
         Some(bytes) => {
             let record = record_from_bytes::<B::InnerBackend, _>(bytes, &device, &path, "best")?;
-            let fresh = model.valid();
-            Some(crate::checkpoint::guarded(&path, "best model", || {
-                fresh.load_record(record)
-            })?)
+            Some(crate::checkpoint::load_into(
+                model.valid(),
+                record,
+                &path,
+                "best model",
+            )?)
         }
         None => None,
     };
@@ -526,6 +528,7 @@ where
         progress.best = best.as_ref().map(|(e, a, _)| (*e, *a));
         save_state(
             run,
+            config,
             &model,
             &optimiser,
             &progress,
@@ -573,6 +576,7 @@ fn epoch_line(r: &TrainEpoch, improved: bool) -> String {
 /// Writes `checkpoint.bin`: the model, the optimiser, the history and the best model.
 fn save_state<B: AutodiffBackend + RuleBackend>(
     run: &RunDir,
+    config: &TrainConfig,
     model: &Network<B>,
     optimiser: &Optim<B>,
     progress: &Progress,
@@ -584,6 +588,7 @@ fn save_state<B: AutodiffBackend + RuleBackend>(
         reason: e.to_string(),
     })?;
     bundle.put("state", state);
+    bundle.put("config", serde_json::to_vec(config).unwrap_or_default());
     bundle.put(
         "model",
         record_to_bytes::<B, _>(model.clone().into_record())?,
@@ -726,7 +731,7 @@ pub fn load_checkpoint<B: Backend, M: Module<B>>(
     let bytes = std::fs::read(path)
         .map_err(|e| crate::checkpoint::corrupt(path, format!("cannot read it: {e}")))?;
     let record = record_from_bytes::<B, M::Record>(&bytes, device, path, "model")?;
-    crate::checkpoint::guarded(path, "model", || model.load_record(record))
+    crate::checkpoint::load_into(model, record, path, "model")
 }
 
 /// Training curves as one SVG picture: loss and accuracy (training and validation) against

@@ -140,6 +140,38 @@ fn unknown_strategies_and_bad_settings_are_refused() {
             .to_string()
             .contains("population")
     );
+    for text in [
+        r#"{"strategy": {"kind": "darts", "partial_channels": 2}}"#,
+        r#"{"strategy": {"kind": "darts_second_order", "population": 3}}"#,
+    ] {
+        let err = serde_json::from_str::<SearchConfig>(text).expect_err("refused");
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+    let text = r#"{"strategy": {"kind": "darts_second_order"}}"#;
+    let config: SearchConfig = serde_json::from_str(text).expect("parses");
+    assert_eq!(config.strategy, Strategy::DartsSecondOrder);
+    let json = serde_json::to_string(&config).expect("writes");
+    assert!(
+        json.contains(r#""strategy":{"kind":"darts_second_order"}"#),
+        "{json}"
+    );
+    let never = SearchConfig {
+        epochs: 2,
+        strategy: Strategy::EgNas(EgNasConfig {
+            warmup_epochs: 2,
+            ..EgNasConfig::default()
+        }),
+        ..common::tiny_config()
+    };
+    let err = never.validate().expect_err("refused");
+    assert!(err.to_string().contains("warmup_epochs"), "{err}");
+    let random_pc = SearchConfig {
+        partial_channels: 2,
+        channels: 4,
+        strategy: Strategy::Random(RandomConfig::default()),
+        ..common::tiny_config()
+    };
+    assert!(random_pc.validate().is_err());
     let bad = SearchConfig {
         channels: 6,
         partial_channels: 4,
@@ -178,6 +210,18 @@ fn darts_searches_the_nas_bench_201_cell() {
     assert!(outcome.reports[0].alpha_max_abs > 1e-3);
     let cells = std::fs::read_to_string(run.path().join("cells.svg")).expect("svg");
     assert!(cells.contains("<svg"));
+    // EG-NAS moves the NB201 α too.
+    let evolution = SearchConfig {
+        strategy: Strategy::EgNas(EgNasConfig {
+            warmup_epochs: 0,
+            population: 3,
+            ..EgNasConfig::default()
+        }),
+        ..config.clone()
+    };
+    let evolved = nas::search_nb201::<Ad>(&evolution, &data, &device, None, &mut Silent)
+        .expect("EG-NAS in the NB201 space");
+    assert!(evolved.reports[0].alpha_max_abs > 1e-2);
     // The DARTS entry point refuses an NB201 configuration, and the other way round.
     let err = search::<Ad>(&config, &data, &device, None, &mut Silent).expect_err("refused");
     assert!(err.to_string().contains("search_nb201"), "{err}");

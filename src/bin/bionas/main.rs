@@ -49,7 +49,8 @@ enum Command {
     Show(show::ShowArgs),
     /// Convert a DARTS-style Python genotype string (or a NAS-Bench-201 one) to JSON.
     Import(import::ImportArgs),
-    /// Search a mixed-rule cell with first-order DARTS on CIFAR-10.
+    /// Search a mixed-rule cell on CIFAR-10: DARTS (first or second order), EG-NAS or
+    /// random search, in the DARTS or NAS-Bench-201 space; resume a stopped search.
     Search(search::SearchArgs),
     /// Retrain a genotype from scratch and write a run folder.
     Train(train::TrainArgs),

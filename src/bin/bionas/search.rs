@@ -121,7 +121,16 @@ pub struct SearchArgs {
     pub out: Option<PathBuf>,
     /// Continue the stopped search in this folder from its last checkpoint, with the
     /// settings it recorded (only --data may be given again).
-    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = [
+            "preset", "config", "print_config", "epochs", "channels", "cells", "batch_size",
+            "train_subset", "seed", "rules", "skeleton_rule", "lr", "arch_lr",
+            "alignment_every", "strategy", "space", "partial_channels", "warmup_epochs",
+            "population", "samples", "sample_epochs", "out",
+        ]
+    )]
     pub resume: Option<PathBuf>,
 }
 
@@ -255,29 +264,33 @@ pub fn run(args: &SearchArgs) -> Result<()> {
     let path = std::fs::canonicalize(&args.data).unwrap_or_else(|_| args.data.clone());
     run.write_json(DATA_FILE, &serde_json::json!({ "path": path }))?;
     let rules: Vec<&str> = config.rules.iter().map(|r| r.name()).collect();
+    let budget = match &config.strategy {
+        Strategy::Random(r) => format!("{} samples of {} epochs", r.samples, r.epochs),
+        _ => format!("{} epochs", config.epochs),
+    };
+    let cells = match config.space {
+        SpaceKind::Darts => format!("{} cells", config.layers),
+        SpaceKind::Nb201 => format!("{} cells per stage", config.layers),
+    };
     println!(
-        "{} search ({:?} space) on {} + {} images from {} (C={}, {} cells, rules {}, \
-         batch {}, {} epochs)",
+        "{} search in the {} space on {} + {} images from {} (C={}, {cells}, rules {}, \
+         batch {}, {budget})",
         config.strategy.name(),
-        config.space,
+        config.space.name(),
         data.weights.len(),
         data.arch.len(),
         args.data.display(),
         config.channels,
-        config.layers,
         rules.join(","),
         config.batch_size,
-        config.epochs
     );
     println!("writing to {}", run.path().display());
     let device = Default::default();
     let mut progress = SearchProgress(Progress::new());
     let found = match config.space {
-        SpaceKind::Darts => {
-            nas::search::<B>(&config, &data, &device, Some(&run), &mut progress)?
-                .genotype
-                .to_string()
-        }
+        SpaceKind::Darts => nas::search::<B>(&config, &data, &device, Some(&run), &mut progress)?
+            .genotype
+            .to_string(),
         SpaceKind::Nb201 => {
             nas::search_nb201::<B>(&config, &data, &device, Some(&run), &mut progress)?
                 .genotype
@@ -348,7 +361,11 @@ impl SearchObserver for SearchProgress {
     }
 
     fn step_done(&mut self, step: &StepReport) {
-        let message = format!("loss {:.3} α-loss {:.3}", step.train_loss, step.arch_loss);
+        let message = if step.arch_loss.is_nan() {
+            format!("loss {:.3}", step.train_loss)
+        } else {
+            format!("loss {:.3} α-loss {:.3}", step.train_loss, step.arch_loss)
+        };
         self.0.step(&message);
     }
 

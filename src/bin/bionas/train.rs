@@ -130,8 +130,18 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue the stopped run in this folder from its last checkpoint, with the
-    /// settings it recorded (every other flag is ignored).
-    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    /// settings it recorded (only --data may be given again, if the data moved).
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = [
+            "preset", "config", "print_config", "genotype", "rule", "skeleton_rule",
+            "dataset", "coarse", "crop", "train_subset", "valid_fraction", "cutout",
+            "channels", "cells", "auxiliary", "epochs", "batch_size", "lr", "momentum",
+            "weight_decay", "grad_clip", "drop_path", "drop_path_schedule",
+            "auxiliary_weight", "label_smoothing", "seed", "out",
+        ]
+    )]
     pub resume: Option<PathBuf>,
 }
 
@@ -225,7 +235,7 @@ fn set<T>(slot: &mut T, flag: Option<T>) {
 /// Runs `bionas train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(dir) = &args.resume {
-        return resume(dir);
+        return resume(dir, args.data.as_ref());
     }
     let mut setup = args.setup()?;
     setup.check()?;
@@ -261,8 +271,11 @@ pub fn split(
 }
 
 /// Continues the run in `dir` from its checkpoint, with the settings it recorded.
-fn resume(dir: &std::path::Path) -> Result<()> {
-    let record = TrainRecord::load(dir)?;
+fn resume(dir: &std::path::Path, data: Option<&PathBuf>) -> Result<()> {
+    let mut record = TrainRecord::load(dir)?;
+    if let Some(data) = data {
+        record.setup.data.path = Some(data.clone());
+    }
     let setup = &record.setup;
     let loaded = setup.data.load()?;
     let (train_idx, valid_idx) = split(setup, &loaded.train, loaded.valid.as_ref())?;

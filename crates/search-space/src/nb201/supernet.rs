@@ -174,7 +174,7 @@ impl<B: RuleBackend> SearchSupernet<B> for Nb201Supernet<B> {
         if let Some(v) = values.into_iter().next() {
             self.alpha = self
                 .alpha
-                .map(|old| v.set_require_grad(old.is_require_grad()));
+                .map(|old| v.detach().set_require_grad(old.is_require_grad()));
         }
         self
     }
