@@ -246,6 +246,18 @@ impl<B: RuleBackend> SearchCell<B> {
         s1: Tensor<B, 4>,
         weights: Tensor<B, 2>,
     ) -> Tensor<B, 4> {
+        self.forward_normalised(s0, s1, weights, None)
+    }
+
+    /// [`forward`](SearchCell::forward) with each edge's output multiplied by its entry of
+    /// `edges` (`[14]`, PC-DARTS' edge normalisation), when given.
+    pub fn forward_normalised(
+        &self,
+        s0: Tensor<B, 4>,
+        s1: Tensor<B, 4>,
+        weights: Tensor<B, 2>,
+        edges: Option<Tensor<B, 1>>,
+    ) -> Tensor<B, 4> {
         let candidates = weights.dims()[1];
         let mut states = vec![
             self.pre0.forward(s0, NormMode::Auto),
@@ -258,7 +270,10 @@ impl<B: RuleBackend> SearchCell<B> {
                 let row = weights
                     .clone()
                     .slice([offset + j..offset + j + 1, 0..candidates]);
-                let out = self.edges[offset + j].forward(h.clone(), row.reshape([candidates]));
+                let mut out = self.edges[offset + j].forward(h.clone(), row.reshape([candidates]));
+                if let Some(edges) = &edges {
+                    out = out * edges.clone().narrow(0, offset + j, 1).reshape([1, 1, 1, 1]);
+                }
                 node = Some(match node {
                     Some(sum) => sum + out,
                     None => out,

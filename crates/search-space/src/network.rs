@@ -149,6 +149,11 @@ pub struct Supernet<B: Backend> {
     pub alpha_normal: Param<Tensor<B, 2>>,
     /// Architecture weights of the reduction cells.
     pub alpha_reduce: Param<Tensor<B, 2>>,
+    /// PC-DARTS' edge normalisation of the normal cells, `[1, 14]`: node `i`'s incoming
+    /// edges are weighted by the softmax of their entries (with partial channels only).
+    pub beta_normal: Option<Param<Tensor<B, 2>>>,
+    /// The same for the reduction cells.
+    pub beta_reduce: Option<Param<Tensor<B, 2>>>,
     /// The candidates, in the column order of the `α` matrices.
     #[module(skip)]
     pub candidates: CandidateSet,
@@ -195,7 +200,15 @@ impl SupernetConfig {
                 device,
             ))
         };
+        let beta = || {
+            (k > 1).then(|| {
+                let dist = Distribution::Normal(0.0, self.alpha_init_std);
+                Param::from_tensor(Tensor::random([1, SEARCH_EDGES], dist, device))
+            })
+        };
         Ok(Supernet {
+            beta_normal: beta(),
+            beta_reduce: beta(),
             stem: Stem::new(
                 self.stem_multiplier * self.channels,
                 self.skeleton_rule,
@@ -235,10 +248,16 @@ impl<B: RuleBackend> Supernet<B> {
         reduce: Tensor<B, 2>,
     ) -> Tensor<B, 2> {
         crate::join_parameter_graphs(self);
+        let edges_normal = self.beta_normal.as_ref().map(edge_weights);
+        let edges_reduce = self.beta_reduce.as_ref().map(edge_weights);
         let stem = self.stem.forward(images, NormMode::Auto);
         let out = chain_cells(stem.clone(), stem, &self.cells, |cell, s0, s1| {
-            let weights = if cell.reduction { &reduce } else { &normal };
-            cell.forward(s0, s1, weights.clone())
+            let (weights, edges) = if cell.reduction {
+                (&reduce, &edges_reduce)
+            } else {
+                (&normal, &edges_normal)
+            };
+            cell.forward_normalised(s0, s1, weights.clone(), edges.clone())
         });
         self.hub
             .tap(self.classifier.forward(global_average_pool(out)))
@@ -279,6 +298,25 @@ impl<B: RuleBackend> SearchSupernet<B> for Supernet<B> {
     fn rule_hub(&self) -> RuleHub {
         self.hub
     }
+
+    fn alpha_param_ids(&self) -> Vec<ParamId> {
+        let betas = [&self.beta_normal, &self.beta_reduce];
+        let betas = betas.into_iter().flatten().map(|b| b.id);
+        self.alpha_ids().into_iter().chain(betas).collect()
+    }
+}
+
+/// Each node's incoming edges weighted by the softmax of their `β` entries, `[14]`.
+fn edge_weights<B: Backend>(beta: &Param<Tensor<B, 2>>) -> Tensor<B, 1> {
+    let flat = beta.val().reshape([SEARCH_EDGES]);
+    let mut parts = Vec::with_capacity(STEPS);
+    let mut start = 0;
+    for node in 0..STEPS {
+        let inputs = node + 2;
+        parts.push(softmax(flat.clone().narrow(0, start, inputs), 0));
+        start += inputs;
+    }
+    Tensor::cat(parts, 0)
 }
 
 impl<B: Backend> Supernet<B> {
@@ -289,10 +327,14 @@ impl<B: Backend> Supernet<B> {
 
     /// The genotype the current `α` encodes (DARTS' rule): for each node keep the two
     /// incoming edges whose strongest non-`none` weight is largest, and on each the
-    /// strongest non-`none` candidate.
+    /// strongest non-`none` candidate. With edge normalisation (PC-DARTS), each edge's
+    /// weights are multiplied by its normalised `β` first.
     pub fn genotype(&self) -> Genotype {
-        let cell = |alpha: &Param<Tensor<B, 2>>| {
-            let weights = softmax(alpha.val(), 1);
+        let cell = |alpha: &Param<Tensor<B, 2>>, beta: &Option<Param<Tensor<B, 2>>>| {
+            let mut weights = softmax(alpha.val(), 1);
+            if let Some(beta) = beta {
+                weights = weights * edge_weights(beta).reshape([SEARCH_EDGES, 1]);
+            }
             let values = weights
                 .into_data()
                 .convert::<f32>()
@@ -301,8 +343,8 @@ impl<B: Backend> Supernet<B> {
             derive_cell(&values, &self.candidates)
         };
         Genotype {
-            normal: cell(&self.alpha_normal),
-            reduce: cell(&self.alpha_reduce),
+            normal: cell(&self.alpha_normal, &self.beta_normal),
+            reduce: cell(&self.alpha_reduce, &self.beta_reduce),
         }
     }
 

@@ -68,7 +68,8 @@ pub trait SearchSupernet<B: Backend>: Module<B> {
     /// The hub linking the rule layers to the output (DFA) and to alignment probes.
     fn rule_hub(&self) -> RuleHub;
 
-    /// The ids of the architecture parameters.
+    /// The ids of every architecture parameter: those of [`alphas`](SearchSupernet::alphas),
+    /// and of any other the architecture optimiser trains (PC-DARTS' edge weights `β`).
     fn alpha_param_ids(&self) -> Vec<burn::module::ParamId> {
         self.alphas().iter().map(|a| a.id).collect()
     }

@@ -411,3 +411,46 @@ fn cells_draw_as_dot_and_svg() {
     assert!(both.contains("normal cell") && both.contains("reduction cell"));
     assert_eq!(both.matches("<svg").count(), 1);
 }
+
+/// PC-DARTS: with partial channels the candidates see a quarter of each edge's channels
+/// (fewer weights), the channels are shuffled, and each node's incoming edges are weighted
+/// by the softmax of `β`, which receives a gradient.
+#[test]
+fn partial_channels_and_edge_normalisation() {
+    use search_space::SearchSupernet;
+    let device = Default::default();
+    let build = |k: usize| {
+        SupernetConfig::new()
+            .with_channels(8)
+            .with_layers(3)
+            .with_partial_channels(k)
+            .init::<B>(&device)
+            .expect("supernet")
+    };
+    let full = build(1);
+    let partial = build(4);
+    assert!(full.beta_normal.is_none() && partial.beta_normal.is_some());
+    assert_eq!(full.alpha_param_ids().len(), 2);
+    assert_eq!(partial.alpha_param_ids().len(), 4);
+    let weights = |net: &search_space::Supernet<B>| ParamCounts::of(net).trained;
+    assert!(weights(&partial) < weights(&full) / 2);
+    let err = SupernetConfig::new()
+        .with_channels(6)
+        .with_partial_channels(4)
+        .init::<B>(&device)
+        .expect_err("6 channels cannot be split in 4");
+    assert!(err.to_string().contains("6 channels"), "{err}");
+
+    let images = Tensor::<B, 4>::random(
+        [2, 3, 16, 16],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let logits = partial.forward(images);
+    assert_eq!(logits.dims(), [2, 10]);
+    let grads = logits.sum().backward();
+    let beta = partial.beta_normal.as_ref().expect("β");
+    let grad = beta.val().grad(&grads).expect("β gets a gradient");
+    assert_eq!(grad.dims(), [1, 14]);
+    assert!(values(grad).iter().any(|g| g.abs() > 0.0));
+}
