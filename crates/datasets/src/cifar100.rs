@@ -399,7 +399,7 @@ impl ImageDataset for Cifar100 {
 }
 
 /// Splits `bytes` into records, checking the size and both labels of every record.
-fn parse_records(path: &Path, bytes: &[u8]) -> Result<Vec<Cifar100Record>> {
+pub(crate) fn parse_records(path: &Path, bytes: &[u8]) -> Result<Vec<Cifar100Record>> {
     if !bytes.len().is_multiple_of(CIFAR100_RECORD_BYTES) {
         return Err(DataError::BadSize {
             path: path.to_path_buf(),

@@ -96,6 +96,7 @@ mod batcher;
 mod cifar;
 mod cifar100;
 mod dataset;
+pub mod decode;
 mod error;
 mod folder;
 mod format;
@@ -103,6 +104,7 @@ mod imagenet16;
 mod imagenet_transform;
 mod io;
 mod pickle;
+mod pickle_scan;
 mod split;
 mod transform;
 
@@ -126,5 +128,6 @@ pub use imagenet16::{
     IMAGENET16_SIZE, IMAGENET16_TRAIN_FILES, IMAGENET16_VAL_FILE, ImageNet16, ImageNet16Split,
 };
 pub use io::read_class_names;
+pub use pickle::PickledBatch;
 pub use split::split_in_two;
 pub use transform::{Augmentation, MAX_CROP_PADDING, Normalization, Placement};

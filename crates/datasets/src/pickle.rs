@@ -21,11 +21,11 @@ use std::path::Path;
 use serde_pickle::{DeOptions, HashableValue, Value};
 
 use crate::error::{DataError, Result};
-use crate::io;
+use crate::{io, pickle_scan};
 
-/// The image rows and labels of one batch file, as stored (labels not yet filtered).
-#[derive(Debug)]
-pub(crate) struct RawBatch {
+/// The image rows and labels of one pickled batch, as stored (labels not yet filtered).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PickledBatch {
     /// `rows * row_bytes` bytes, row-major.
     pub data: Vec<u8>,
     /// One label per row, as stored (1-based for ImageNet).
@@ -34,16 +34,37 @@ pub(crate) struct RawBatch {
 
 /// Reads a pickled dict with `data` (an `N x row_bytes` numpy `uint8` array) and `labels` (a
 /// list of `N` ints). Other keys (such as `mean`) are ignored.
-pub(crate) fn read_batch(path: &Path, row_bytes: usize) -> Result<RawBatch> {
+pub(crate) fn read_batch(path: &Path, row_bytes: usize) -> Result<PickledBatch> {
     let expected = "a pickled dict with `data` (N x 768 uint8 numpy array) and `labels`";
     let bytes = io::read_nonempty(path, expected)?;
+    parse_batch(&bytes, path, row_bytes)
+}
+
+/// Decodes the bytes of a pickled batch; `path` names them in errors.
+///
+/// A first pass over the opcodes ([`crate::pickle_scan`]) refuses values nested more than
+/// a few dozen levels deep or that would expand past twice the file's size plus 1 MiB, so
+/// that the decoder never recurses or allocates without bound.
+pub(crate) fn parse_batch(bytes: &[u8], path: &Path, row_bytes: usize) -> Result<PickledBatch> {
+    let budget = (bytes.len() as u64)
+        .saturating_mul(2)
+        .saturating_add(1 << 20);
+    pickle_scan::check(bytes, budget).map_err(|reason| DataError::Pickle {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let options = DeOptions::new()
         .replace_unresolved_globals()
         .keep_restore_state();
-    let value = serde_pickle::value_from_slice(&bytes, options).map_err(|e| DataError::Pickle {
+    let pickle_error = |reason: String| DataError::Pickle {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    // The first pass refuses what is known to make the decoder panic; should another
+    // input do so, it is still an error about this file.
+    let decoded = std::panic::catch_unwind(|| serde_pickle::value_from_slice(bytes, options))
+        .map_err(|_| pickle_error("the pickle decoder failed on it".into()))?;
+    let value = decoded.map_err(|e| pickle_error(e.to_string()))?;
     let Value::Dict(dict) = value else {
         return Err(bad(path, "top level", "the pickle is not a dict".into()));
     };
@@ -58,7 +79,7 @@ pub(crate) fn read_batch(path: &Path, row_bytes: usize) -> Result<RawBatch> {
             labels: labels.len(),
         });
     }
-    Ok(RawBatch { data, labels })
+    Ok(PickledBatch { data, labels })
 }
 
 fn bad(path: &Path, key: &'static str, reason: String) -> DataError {

@@ -265,3 +265,43 @@ fn errors_are_std_errors_with_sources() {
         other => panic!("{other:?}"),
     };
 }
+
+/// A file that cannot be opened: a symbolic link to itself (permissions cannot be used
+/// here, the tests may run as root). The error names it and carries the system's reason.
+#[cfg(unix)]
+#[test]
+fn unreadable_file_is_reported_with_the_reason() {
+    let dir = temp();
+    let link = dir.path().join("train.bin");
+    std::os::unix::fs::symlink(&link, &link).expect("symlink");
+    let err = Cifar10::from_files(std::slice::from_ref(&link)).expect_err("must fail");
+    assert!(
+        matches!(err, DataError::Io { ref path, .. } if *path == link),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cannot read") && msg.contains("train.bin"),
+        "{msg}"
+    );
+    assert!(msg.contains("symbolic links"), "the system's reason: {msg}");
+}
+
+/// A named pipe where a batch file belongs: refused at once, never read (reading it would
+/// wait forever for a writer).
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_is_refused_without_hanging() {
+    let dir = temp();
+    let fifo = dir.path().join("train.bin");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo is not available; skipped");
+        return;
+    }
+    let err = Cifar10::load(dir.path(), Split::Train).expect_err("must fail");
+    assert!(
+        matches!(err, DataError::NotAFile { ref path } if *path == fifo),
+        "{err:?}"
+    );
+}
