@@ -87,4 +87,4 @@ pub use feedback::Feedback;
 pub use hub::RuleHub;
 pub use init::{Fans, Init};
 pub use linear::{RuleLinear, RuleLinearConfig};
-pub use rule::{LearningRule, UnknownRule};
+pub use rule::{LearningRule, RuleError};

@@ -82,23 +82,29 @@ impl fmt::Display for LearningRule {
     }
 }
 
-/// The error returned when a rule name is not one of the names of [`LearningRule::name`].
+/// The error type of this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown learning rule `{name}`: expected one of bp, fa, usf, brsf, frsf, dfa, hebbian")]
-pub struct UnknownRule {
-    /// The name that was given.
-    pub name: String,
+#[non_exhaustive]
+pub enum RuleError {
+    /// A rule name is not one of the names of [`LearningRule::name`].
+    #[error(
+        "unknown learning rule `{name}`: expected one of bp, fa, usf, brsf, frsf, dfa, hebbian"
+    )]
+    UnknownRule {
+        /// The name that was given.
+        name: String,
+    },
 }
 
 impl FromStr for LearningRule {
-    type Err = UnknownRule;
+    type Err = RuleError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let lower = s.trim().to_ascii_lowercase();
         Self::ALL
             .into_iter()
             .find(|rule| rule.name() == lower)
-            .ok_or(UnknownRule {
+            .ok_or_else(|| RuleError::UnknownRule {
                 name: s.to_string(),
             })
     }

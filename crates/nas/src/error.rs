@@ -20,12 +20,9 @@ pub enum NasError {
     /// The data could not be loaded.
     #[error(transparent)]
     Data(#[from] datasets::DataError),
-    /// The rule set gives no candidates.
+    /// A rule set, genotype or network size was refused by the search space.
     #[error(transparent)]
-    Candidates(#[from] search_space::CandidateSetError),
-    /// A genotype could not be written.
-    #[error(transparent)]
-    Genotype(#[from] search_space::GenotypeError),
+    Space(#[from] search_space::SpaceError),
     /// The loss stopped being a finite number.
     #[error(
         "the {phase} loss became {value} at epoch {epoch}, step {step}; try a lower learning \
@@ -87,6 +84,17 @@ pub enum NasError {
         path: PathBuf,
         /// Why.
         reason: String,
+    },
+    /// Another process holds the run folder's lock: a run is writing to it.
+    #[error(
+        "{path} is in use by another run ({holder}); wait for that run to end, or choose \
+         another output folder"
+    )]
+    Busy {
+        /// The folder.
+        path: PathBuf,
+        /// Who holds it, as its lock file says (`process <id>`).
+        holder: String,
     },
     /// The output folder already holds a run.
     #[error("{path} already holds a run (config.json exists); choose another output folder")]

@@ -14,7 +14,8 @@ use std::str::FromStr;
 
 use bio_rules::LearningRule;
 
-use crate::genotype::{CellGenotype, Genotype, GenotypeEdge, GenotypeError};
+use crate::SpaceError;
+use crate::genotype::{CellGenotype, Genotype, GenotypeEdge};
 use crate::operation::Operation;
 
 impl Genotype {
@@ -26,7 +27,7 @@ impl Genotype {
     /// let text = known::biodarts().to_string();
     /// assert_eq!(Genotype::from_darts(&text).expect("valid"), known::biodarts());
     /// ```
-    pub fn from_darts(text: &str) -> Result<Self, GenotypeError> {
+    pub fn from_darts(text: &str) -> Result<Self, SpaceError> {
         let mut parser = Parser { text, pos: 0 };
         let genotype = parser.genotype()?;
         genotype.validate()?;
@@ -41,9 +42,9 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn error(&self, reason: impl Into<String>) -> GenotypeError {
+    fn error(&self, reason: impl Into<String>) -> SpaceError {
         let rest: String = self.text[self.pos..].chars().take(24).collect();
-        GenotypeError::DartsSyntax {
+        SpaceError::DartsSyntax {
             position: self.pos,
             reason: reason.into(),
             near: rest,
@@ -68,7 +69,7 @@ impl Parser<'_> {
         found
     }
 
-    fn expect(&mut self, c: char) -> Result<(), GenotypeError> {
+    fn expect(&mut self, c: char) -> Result<(), SpaceError> {
         if self.eat(c) {
             Ok(())
         } else {
@@ -77,7 +78,7 @@ impl Parser<'_> {
     }
 
     /// A run of ASCII letters, digits and underscores.
-    fn word(&mut self) -> Result<&str, GenotypeError> {
+    fn word(&mut self) -> Result<&str, SpaceError> {
         self.skip_space();
         let rest = &self.text[self.pos..];
         let len = rest
@@ -90,7 +91,7 @@ impl Parser<'_> {
         Ok(&rest[..len])
     }
 
-    fn number(&mut self) -> Result<usize, GenotypeError> {
+    fn number(&mut self) -> Result<usize, SpaceError> {
         let start = self.pos;
         let word = self.word()?.to_string();
         word.parse().map_err(|_| {
@@ -99,7 +100,7 @@ impl Parser<'_> {
         })
     }
 
-    fn quoted(&mut self) -> Result<&str, GenotypeError> {
+    fn quoted(&mut self) -> Result<&str, SpaceError> {
         let quote = match self.peek() {
             Some(q @ ('\'' | '"')) => q,
             _ => return Err(self.error("expected a quoted operation name")),
@@ -114,7 +115,7 @@ impl Parser<'_> {
     }
 
     /// `Genotype(key=value, ...)`, the leading name optional.
-    fn genotype(&mut self) -> Result<Genotype, GenotypeError> {
+    fn genotype(&mut self) -> Result<Genotype, SpaceError> {
         if self.peek() != Some('(') {
             let name = self.word()?.to_string();
             if name != "Genotype" {
@@ -157,7 +158,7 @@ impl Parser<'_> {
     }
 
     /// `[('name', input), ...]`.
-    fn edges(&mut self) -> Result<Vec<GenotypeEdge>, GenotypeError> {
+    fn edges(&mut self) -> Result<Vec<GenotypeEdge>, SpaceError> {
         self.expect('[')?;
         let mut edges = Vec::new();
         while !self.eat(']') {
@@ -180,7 +181,7 @@ impl Parser<'_> {
     }
 
     /// `[2, 3, 4, 5]` or `range(2, 6)`.
-    fn concat(&mut self) -> Result<Vec<usize>, GenotypeError> {
+    fn concat(&mut self) -> Result<Vec<usize>, SpaceError> {
         if self.eat('[') {
             let mut nodes = Vec::new();
             while !self.eat(']') {

@@ -12,8 +12,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::{adaptive_avg_pool2d, avg_pool2d};
 use serde::{Deserialize, Serialize};
 
+use crate::SpaceError;
 use crate::cell::Cell;
-use crate::genotype::{Genotype, GenotypeError};
+use crate::genotype::Genotype;
 use crate::network::{CellPlan, IMAGE_CHANNELS, Stem, chain_cells, global_average_pool};
 use crate::{BatchNorm2d, BatchNorm2dConfig, NormMode};
 
@@ -242,7 +243,7 @@ pub struct NetworkOutput<B: Backend> {
 
 impl NetworkConfig {
     /// Builds the network, or says what is wrong with the genotype or the sizes.
-    pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Network<B>, GenotypeError> {
+    pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Network<B>, SpaceError> {
         self.genotype.validate()?;
         self.check_sizes()?;
         let hub = RuleHub::new(self.classes);
@@ -289,8 +290,8 @@ impl NetworkConfig {
         })
     }
 
-    fn check_sizes(&self) -> Result<(), GenotypeError> {
-        let bad = |what: &str| Err(GenotypeError::Size(what.to_string()));
+    fn check_sizes(&self) -> Result<(), SpaceError> {
+        let bad = |what: &str| Err(SpaceError::Size(what.to_string()));
         if self.channels == 0 || self.layers == 0 || self.classes == 0 {
             return bad("channels, layers and classes must be at least 1");
         }

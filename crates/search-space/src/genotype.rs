@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
 
-use crate::nb201::Nb201Candidate;
-use crate::{Candidate, Operation};
+use crate::{Candidate, Operation, SpaceError};
 
 /// Intermediate nodes per cell.
 pub const STEPS: usize = 4;
@@ -66,126 +65,11 @@ pub struct Genotype {
     pub reduce: CellGenotype,
 }
 
-/// What is wrong with a genotype.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum GenotypeError {
-    /// The file could not be read or written.
-    #[error("cannot access genotype file {path}: {source}")]
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The text is not a genotype in JSON.
-    #[error("{origin}: not a valid genotype JSON: {source}")]
-    Json {
-        /// The file, or `<string>`.
-        origin: String,
-        /// The cause, with line and column.
-        source: serde_json::Error,
-    },
-    /// A cell has the wrong number of edges.
-    #[error("{cell} cell has {found} edges; expected {expected} (two per node)")]
-    EdgeCount {
-        /// `normal` or `reduce`.
-        cell: &'static str,
-        /// Edges found.
-        found: usize,
-        /// Edges expected.
-        expected: usize,
-    },
-    /// An edge reads a state that does not exist yet.
-    #[error(
-        "{cell} cell, edge {edge} (node {node}) reads state {input}; node {node} can read 0..{node}"
-    )]
-    InputOutOfRange {
-        /// `normal` or `reduce`.
-        cell: &'static str,
-        /// Edge index.
-        edge: usize,
-        /// The node the edge feeds.
-        node: usize,
-        /// The state it reads.
-        input: usize,
-    },
-    /// Both edges of a node read the same state.
-    #[error("{cell} cell, node {node} reads state {input} twice")]
-    DuplicateInput {
-        /// `normal` or `reduce`.
-        cell: &'static str,
-        /// The node.
-        node: usize,
-        /// The state.
-        input: usize,
-    },
-    /// A candidate is `none`, or has a rule exactly when it should not.
-    #[error("{cell} cell, edge {edge}: `{candidate}` {reason}")]
-    BadCandidate {
-        /// `normal` or `reduce`.
-        cell: &'static str,
-        /// Edge index.
-        edge: usize,
-        /// The candidate.
-        candidate: Candidate,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// The output concatenation is empty, repeats a state or names a missing one.
-    #[error("{cell} cell: concat {concat:?} must list distinct nodes among 2..{end}")]
-    BadConcat {
-        /// `normal` or `reduce`.
-        cell: &'static str,
-        /// The list.
-        concat: Vec<usize>,
-        /// One past the last node.
-        end: usize,
-    },
-    /// Text in DARTS' Python form could not be read.
-    #[error("DARTS genotype text, byte {position} (near `{near}`): {reason}")]
-    DartsSyntax {
-        /// Byte offset of the problem.
-        position: usize,
-        /// What is wrong.
-        reason: String,
-        /// The text from there on (a few characters).
-        near: String,
-    },
-    /// A NAS-Bench-201 edge has a rule exactly when it should not.
-    #[error("NAS-Bench-201 edge {edge} ({to} <- {from}): `{candidate}` {reason}")]
-    Nb201BadCandidate {
-        /// Edge index, in NAS-Bench-201's order.
-        edge: usize,
-        /// The node the edge reads.
-        from: usize,
-        /// The node the edge feeds.
-        to: usize,
-        /// The candidate.
-        candidate: Nb201Candidate,
-        /// What is wrong.
-        reason: &'static str,
-    },
-    /// A NAS-Bench-201 architecture string could not be read.
-    #[error("NAS-Bench-201 architecture string, byte {position} (near `{near}`): {reason}")]
-    Nb201Syntax {
-        /// Byte offset of the problem.
-        position: usize,
-        /// What is wrong.
-        reason: String,
-        /// The text from there on (a few characters).
-        near: String,
-    },
-    /// A network size or setting is out of range.
-    #[error("invalid network configuration: {0}")]
-    Size(String),
-}
-
 impl CellGenotype {
-    fn validate(&self, cell: &'static str) -> Result<(), GenotypeError> {
+    fn validate(&self, cell: &'static str) -> Result<(), SpaceError> {
         if self.edges.len() != KEPT_EDGES {
             let (found, expected) = (self.edges.len(), KEPT_EDGES);
-            return Err(GenotypeError::EdgeCount {
+            return Err(SpaceError::EdgeCount {
                 cell,
                 found,
                 expected,
@@ -194,7 +78,7 @@ impl CellGenotype {
         for (edge, e) in self.edges.iter().enumerate() {
             let node = 2 + edge / 2;
             if e.input >= node {
-                return Err(GenotypeError::InputOutOfRange {
+                return Err(SpaceError::InputOutOfRange {
                     cell,
                     edge,
                     node,
@@ -203,7 +87,7 @@ impl CellGenotype {
             }
             check_candidate(cell, edge, e.candidate())?;
             if edge % 2 == 1 && self.edges[edge - 1].input == e.input {
-                return Err(GenotypeError::DuplicateInput {
+                return Err(SpaceError::DuplicateInput {
                     cell,
                     node,
                     input: e.input,
@@ -216,7 +100,7 @@ impl CellGenotype {
         seen.dedup();
         let bad = seen.len() != self.concat.len() || seen.iter().any(|&s| !(2..end).contains(&s));
         if self.concat.is_empty() || bad {
-            return Err(GenotypeError::BadConcat {
+            return Err(SpaceError::BadConcat {
                 cell,
                 concat: self.concat.clone(),
                 end,
@@ -230,7 +114,7 @@ fn check_candidate(
     cell: &'static str,
     edge: usize,
     candidate: Candidate,
-) -> Result<(), GenotypeError> {
+) -> Result<(), SpaceError> {
     let reason = if candidate.op == Operation::None {
         "is the zero operation, which a genotype never keeps"
     } else if candidate.op.is_conv() && candidate.rule.is_none() {
@@ -240,7 +124,7 @@ fn check_candidate(
     } else {
         return Ok(());
     };
-    Err(GenotypeError::BadCandidate {
+    Err(SpaceError::BadCandidate {
         cell,
         edge,
         candidate,
@@ -251,18 +135,18 @@ fn check_candidate(
 impl Genotype {
     /// Checks the structure: eight edges per cell, inputs that exist, two distinct inputs
     /// per node, no `none`, rules exactly on weighted operations, a sound concatenation.
-    pub fn validate(&self) -> Result<(), GenotypeError> {
+    pub fn validate(&self) -> Result<(), SpaceError> {
         self.normal.validate("normal")?;
         self.reduce.validate("reduce")
     }
 
     /// Parses and validates a genotype from JSON text.
-    pub fn from_json(text: &str) -> Result<Self, GenotypeError> {
+    pub fn from_json(text: &str) -> Result<Self, SpaceError> {
         Self::parse(text, "<string>")
     }
 
-    fn parse(text: &str, origin: &str) -> Result<Self, GenotypeError> {
-        let genotype: Self = serde_json::from_str(text).map_err(|source| GenotypeError::Json {
+    fn parse(text: &str, origin: &str) -> Result<Self, SpaceError> {
+        let genotype: Self = serde_json::from_str(text).map_err(|source| SpaceError::Json {
             origin: origin.to_string(),
             source,
         })?;
@@ -291,9 +175,9 @@ impl Genotype {
     }
 
     /// Reads and validates a genotype file.
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, GenotypeError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, SpaceError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| GenotypeError::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| SpaceError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -301,9 +185,9 @@ impl Genotype {
     }
 
     /// Writes the genotype as pretty JSON, atomically (a temporary file, then a rename).
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), GenotypeError> {
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SpaceError> {
         let path = path.as_ref();
-        let io = |source| GenotypeError::Io {
+        let io = |source| SpaceError::Io {
             path: path.to_path_buf(),
             source,
         };

@@ -37,6 +37,7 @@ mod count;
 mod darts_text;
 pub mod draw;
 mod edge;
+mod error;
 mod final_net;
 pub mod genotype;
 mod graph;
@@ -50,10 +51,11 @@ mod space;
 pub use cell::{Cell, CellSpec, MixedOp, Preprocess, SEARCH_EDGES, SearchCell};
 pub use count::FeedbackLen;
 pub use edge::{EdgeOp, EdgeSpec, Identity, Zero};
+pub use error::SpaceError;
 pub use final_net::{
     AuxiliaryHead, ImageNetStem, Network, NetworkConfig, NetworkOutput, NetworkStem, StemKind,
 };
-pub use genotype::{CellGenotype, Genotype, GenotypeEdge, GenotypeError};
+pub use genotype::{CellGenotype, Genotype, GenotypeEdge};
 pub use graph::join_parameter_graphs;
 pub use nb201::{
     Nb201Candidate, Nb201CandidateSet, Nb201Genotype, Nb201Network, Nb201NetworkConfig,
@@ -61,5 +63,5 @@ pub use nb201::{
 };
 pub use network::{Stem, Supernet, SupernetConfig, derive_cell};
 pub use norm::{BatchNorm2d, BatchNorm2dConfig, NormMode};
-pub use operation::{Candidate, CandidateSet, CandidateSetError, Operation, UnknownOperation};
+pub use operation::{Candidate, CandidateSet, Operation};
 pub use space::{ArchGenotype, SearchSupernet};

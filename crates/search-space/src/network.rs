@@ -11,7 +11,7 @@ use burn::tensor::{Distribution, Tensor};
 use crate::cell::{CellSpec, SEARCH_EDGES, SearchCell};
 use crate::genotype::{CellGenotype, Genotype, GenotypeEdge, STEPS};
 use crate::space::SearchSupernet;
-use crate::{BatchNorm2d, BatchNorm2dConfig, CandidateSet, CandidateSetError, NormMode};
+use crate::{BatchNorm2d, BatchNorm2dConfig, CandidateSet, NormMode, SpaceError};
 
 /// Input image channels.
 pub(crate) const IMAGE_CHANNELS: usize = 3;
@@ -164,14 +164,11 @@ pub struct Supernet<B: Backend> {
 
 impl SupernetConfig {
     /// Builds the supernet, or says why the rule set gives no candidates.
-    pub fn init<B: RuleBackend>(
-        &self,
-        device: &B::Device,
-    ) -> Result<Supernet<B>, CandidateSetError> {
+    pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Supernet<B>, SpaceError> {
         let candidates = CandidateSet::new(&self.rules)?;
         let k = self.partial_channels;
         if k == 0 || !self.channels.is_multiple_of(k) {
-            return Err(CandidateSetError::PartialChannels {
+            return Err(SpaceError::PartialChannels {
                 channels: self.channels,
                 k,
             });

@@ -8,8 +8,8 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use search_space::nb201::edge_ends;
 use search_space::{
-    ArchGenotype, FeedbackLen, GenotypeError, Nb201Candidate, Nb201CandidateSet, Nb201Genotype,
-    Nb201NetworkConfig, Nb201Operation, Nb201SupernetConfig, SearchSupernet,
+    ArchGenotype, FeedbackLen, Nb201Candidate, Nb201CandidateSet, Nb201Genotype,
+    Nb201NetworkConfig, Nb201Operation, Nb201SupernetConfig, SearchSupernet, SpaceError,
 };
 
 /// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
@@ -131,7 +131,7 @@ fn malformed_strings_give_the_byte_the_text_and_the_reason() {
     ];
     for (text, at, want) in cases {
         match text.parse::<Nb201Genotype>() {
-            Err(e @ GenotypeError::Nb201Syntax { position, .. }) => {
+            Err(e @ SpaceError::Nb201Syntax { position, .. }) => {
                 let message = e.to_string();
                 assert!(message.contains(want), "{text}: {message}");
                 assert!(message.contains(&format!("byte {at}")), "{text}: {message}");
@@ -161,7 +161,7 @@ fn json_round_trip_validation_and_files() {
     assert!(
         matches!(
             err,
-            GenotypeError::Nb201BadCandidate {
+            SpaceError::Nb201BadCandidate {
                 edge: 0,
                 from: 0,
                 to: 1,
@@ -174,12 +174,12 @@ fn json_round_trip_validation_and_files() {
     no_rule.edges[1].rule = None;
     assert!(matches!(
         no_rule.validate(),
-        Err(GenotypeError::Nb201BadCandidate { edge: 1, .. })
+        Err(SpaceError::Nb201BadCandidate { edge: 1, .. })
     ));
     let unknown_field = json.replacen("\"edges\"", "\"cells\"", 1);
     assert!(matches!(
         Nb201Genotype::from_json(&unknown_field),
-        Err(GenotypeError::Json { .. })
+        Err(SpaceError::Json { .. })
     ));
 
     let path = std::env::temp_dir().join(format!("nb201-genotype-{}.json", std::process::id()));
@@ -350,7 +350,7 @@ fn final_network_parameter_count_by_hand() {
     let bad = Nb201NetworkConfig::new(genotype).with_cells_per_stage(0);
     assert!(matches!(
         bad.init::<Cpu>(&Default::default()),
-        Err(GenotypeError::Size(_))
+        Err(SpaceError::Size(_))
     ));
 }
 

@@ -8,7 +8,7 @@ use burn::tensor::{Distribution, Tensor, TensorData};
 use search_space::genotype::known;
 use search_space::layers::drop_path;
 use search_space::{
-    Candidate, GenotypeEdge, GenotypeError, Network, NetworkConfig, NormMode, Operation, StemKind,
+    Candidate, GenotypeEdge, Network, NetworkConfig, NormMode, Operation, SpaceError, StemKind,
 };
 
 /// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
@@ -223,7 +223,7 @@ fn bad_sizes_are_refused_with_a_message() {
         small().with_layers(2).with_auxiliary(true),
     ] {
         match config.init::<Cpu>(&device) {
-            Err(GenotypeError::Size(message)) => assert!(!message.is_empty()),
+            Err(SpaceError::Size(message)) => assert!(!message.is_empty()),
             other => panic!("expected a size error, got {other:?}"),
         }
     }

@@ -8,8 +8,8 @@ use burn::tensor::{Tensor, TensorData};
 use search_space::genotype::known;
 use search_space::layers::{Pool, PoolKind, avg_pool_exclude_pad};
 use search_space::{
-    BatchNorm2dConfig, CandidateSet, FeedbackLen, Genotype, GenotypeError, NetworkConfig, NormMode,
-    Operation, SupernetConfig, derive_cell,
+    BatchNorm2dConfig, CandidateSet, FeedbackLen, Genotype, NetworkConfig, NormMode, Operation,
+    SpaceError, SupernetConfig, derive_cell,
 };
 
 /// The CPU backend the tests run on: flex, or ndarray with the `test-ndarray` feature.
@@ -267,7 +267,7 @@ fn malformed_genotypes_are_refused_with_the_reason() {
     assert!(
         matches!(
             err,
-            GenotypeError::InputOutOfRange {
+            SpaceError::InputOutOfRange {
                 edge: 3,
                 node: 3,
                 ..
@@ -280,26 +280,26 @@ fn malformed_genotypes_are_refused_with_the_reason() {
     g.reduce.edges[7].rule = None; // dil_conv without a rule
     assert!(matches!(
         g.validate(),
-        Err(GenotypeError::BadCandidate { edge: 7, .. })
+        Err(SpaceError::BadCandidate { edge: 7, .. })
     ));
 
     let mut g = known::biodarts();
     g.normal.edges.pop();
     assert!(matches!(
         g.validate(),
-        Err(GenotypeError::EdgeCount { found: 7, .. })
+        Err(SpaceError::EdgeCount { found: 7, .. })
     ));
 
     let mut g = known::biodarts();
     g.normal.edges[1].input = 0;
     assert!(matches!(
         g.validate(),
-        Err(GenotypeError::DuplicateInput { node: 2, .. })
+        Err(SpaceError::DuplicateInput { node: 2, .. })
     ));
 
     let mut g = known::biodarts();
     g.normal.concat = vec![2, 2];
-    assert!(matches!(g.validate(), Err(GenotypeError::BadConcat { .. })));
+    assert!(matches!(g.validate(), Err(SpaceError::BadConcat { .. })));
 
     let bad_op = known::biodarts()
         .to_json()
@@ -368,7 +368,7 @@ fn darts_text_errors_say_where_and_what() {
     ];
     for (text, want) in cases {
         match Genotype::from_darts(&text) {
-            Err(e @ GenotypeError::DartsSyntax { .. }) => {
+            Err(e @ SpaceError::DartsSyntax { .. }) => {
                 let message = e.to_string();
                 assert!(
                     message.contains(want) && message.contains("byte"),
@@ -382,7 +382,7 @@ fn darts_text_errors_say_where_and_what() {
     let duplicated = good.replace("('skip_connect', 1)", "('skip_connect', 0)");
     assert!(matches!(
         Genotype::from_darts(&duplicated),
-        Err(GenotypeError::DuplicateInput { .. })
+        Err(SpaceError::DuplicateInput { .. })
     ));
 }
 

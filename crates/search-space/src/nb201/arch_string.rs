@@ -14,7 +14,7 @@ use std::str::FromStr;
 use bio_rules::LearningRule;
 
 use super::{NODES, Nb201Candidate, Nb201Genotype, Nb201Operation};
-use crate::GenotypeError;
+use crate::SpaceError;
 
 /// The name suffix of each rule.
 const RULE_SUFFIXES: [(LearningRule, &str); 7] = [
@@ -65,7 +65,7 @@ impl Display for Nb201Genotype {
 }
 
 impl FromStr for Nb201Genotype {
-    type Err = GenotypeError;
+    type Err = SpaceError;
 
     /// Parses an architecture string (see the [`nb201`](crate::nb201) module docs), then
     /// validates it.
@@ -85,8 +85,8 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    fn error(&self, reason: impl Into<String>) -> GenotypeError {
-        GenotypeError::Nb201Syntax {
+    fn error(&self, reason: impl Into<String>) -> SpaceError {
+        SpaceError::Nb201Syntax {
             position: self.pos,
             reason: reason.into(),
             near: self.text[self.pos..].chars().take(NEAR_CHARS).collect(),
@@ -97,7 +97,7 @@ impl Cursor<'_> {
         &self.text[self.pos..]
     }
 
-    fn expect(&mut self, c: char, why: impl FnOnce() -> String) -> Result<(), GenotypeError> {
+    fn expect(&mut self, c: char, why: impl FnOnce() -> String) -> Result<(), SpaceError> {
         if self.rest().starts_with(c) {
             self.pos += c.len_utf8();
             Ok(())
@@ -107,7 +107,7 @@ impl Cursor<'_> {
     }
 
     /// The whole string: three nodes, nothing after.
-    fn cell(&mut self) -> Result<[Nb201Candidate; super::EDGES], GenotypeError> {
+    fn cell(&mut self) -> Result<[Nb201Candidate; super::EDGES], SpaceError> {
         if self.text.trim().is_empty() {
             return Err(self.error("the architecture string is empty"));
         }
@@ -144,7 +144,7 @@ impl Cursor<'_> {
     }
 
     /// `name~input` for the edge `node ← input`.
-    fn edge(&mut self, node: usize, input: usize) -> Result<Nb201Candidate, GenotypeError> {
+    fn edge(&mut self, node: usize, input: usize) -> Result<Nb201Candidate, SpaceError> {
         let len = self
             .rest()
             .find(['~', '|', '+'])

@@ -6,7 +6,7 @@ use bio_rules::LearningRule;
 use serde::{Deserialize, Serialize};
 
 use super::{EDGES, Nb201Candidate, Nb201Operation, edge_ends};
-use crate::GenotypeError;
+use crate::SpaceError;
 
 /// A NAS-Bench-201 cell whose convolutions carry learning rules.
 ///
@@ -34,7 +34,7 @@ impl Nb201Genotype {
     }
 
     /// Checks that each edge has a rule exactly when its operation is a convolution.
-    pub fn validate(&self) -> Result<(), GenotypeError> {
+    pub fn validate(&self) -> Result<(), SpaceError> {
         for (edge, &candidate) in self.edges.iter().enumerate() {
             let reason = if candidate.op.is_conv() && candidate.rule.is_none() {
                 "has weights but no learning rule"
@@ -44,7 +44,7 @@ impl Nb201Genotype {
                 continue;
             };
             let (from, to) = edge_ends(edge);
-            return Err(GenotypeError::Nb201BadCandidate {
+            return Err(SpaceError::Nb201BadCandidate {
                 edge,
                 from,
                 to,
@@ -64,12 +64,12 @@ impl Nb201Genotype {
     }
 
     /// Parses and validates a genotype from JSON text.
-    pub fn from_json(text: &str) -> Result<Self, GenotypeError> {
+    pub fn from_json(text: &str) -> Result<Self, SpaceError> {
         Self::parse_json(text, "<string>")
     }
 
-    fn parse_json(text: &str, origin: &str) -> Result<Self, GenotypeError> {
-        let genotype: Self = serde_json::from_str(text).map_err(|source| GenotypeError::Json {
+    fn parse_json(text: &str, origin: &str) -> Result<Self, SpaceError> {
+        let genotype: Self = serde_json::from_str(text).map_err(|source| SpaceError::Json {
             origin: origin.to_string(),
             source,
         })?;
@@ -83,9 +83,9 @@ impl Nb201Genotype {
     }
 
     /// Reads and validates a genotype file (JSON).
-    pub fn load(path: impl AsRef<Path>) -> Result<Self, GenotypeError> {
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, SpaceError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| GenotypeError::Io {
+        let text = std::fs::read_to_string(path).map_err(|source| SpaceError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -93,9 +93,9 @@ impl Nb201Genotype {
     }
 
     /// Writes the genotype as pretty JSON, atomically (a temporary file, then a rename).
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), GenotypeError> {
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SpaceError> {
         let path = path.as_ref();
-        let io = |source| GenotypeError::Io {
+        let io = |source| SpaceError::Io {
             path: path.to_path_buf(),
             source,
         };

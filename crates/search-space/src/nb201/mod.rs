@@ -64,7 +64,7 @@ pub use cell::{Nb201Cell, Nb201MixedOp, Nb201SearchCell};
 pub use genotype::Nb201Genotype;
 pub use layers::{Nb201EdgeOp, Nb201Skeleton, ResidualBlock};
 pub use network::{Nb201Network, Nb201NetworkConfig};
-pub use operation::{Nb201Candidate, Nb201CandidateSet, Nb201Operation, UnknownNb201Operation};
+pub use operation::{Nb201Candidate, Nb201CandidateSet, Nb201Operation};
 pub use supernet::{Nb201Supernet, Nb201SupernetConfig};
 
 /// Nodes of a cell, the input (node 0) and the output (the last) included.

@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::{Nb201Cell, Nb201Genotype, Nb201Skeleton, STAGES};
-use crate::{GenotypeError, NormMode};
+use crate::{NormMode, SpaceError};
 
 /// Configuration of a final [`Nb201Network`] built from a genotype.
 #[derive(Config, Debug)]
@@ -43,13 +43,10 @@ pub struct Nb201Network<B: Backend> {
 
 impl Nb201NetworkConfig {
     /// Builds the network, or says what is wrong with the genotype or the sizes.
-    pub fn init<B: RuleBackend>(
-        &self,
-        device: &B::Device,
-    ) -> Result<Nb201Network<B>, GenotypeError> {
+    pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Nb201Network<B>, SpaceError> {
         self.genotype.validate()?;
         if self.channels == 0 || self.cells_per_stage == 0 || self.classes == 0 {
-            return Err(GenotypeError::Size(
+            return Err(SpaceError::Size(
                 "channels, cells_per_stage and classes must be at least 1".to_string(),
             ));
         }

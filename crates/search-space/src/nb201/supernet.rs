@@ -9,7 +9,7 @@ use burn::tensor::{Distribution, Tensor};
 
 use super::{EDGES, Nb201CandidateSet, Nb201Genotype, Nb201SearchCell, Nb201Skeleton, STAGES};
 use crate::space::SearchSupernet;
-use crate::{CandidateSetError, NormMode};
+use crate::{NormMode, SpaceError};
 
 /// Configuration of the [`Nb201Supernet`].
 #[derive(Config, Debug)]
@@ -55,10 +55,7 @@ pub struct Nb201Supernet<B: Backend> {
 
 impl Nb201SupernetConfig {
     /// Builds the supernet, or says why the rule set gives no candidates.
-    pub fn init<B: RuleBackend>(
-        &self,
-        device: &B::Device,
-    ) -> Result<Nb201Supernet<B>, CandidateSetError> {
+    pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Nb201Supernet<B>, SpaceError> {
         let candidates = Nb201CandidateSet::new(&self.rules)?;
         let hub = RuleHub::new(self.classes);
         let skeleton = Nb201Skeleton::new(
