@@ -37,8 +37,10 @@ mod clip;
 pub mod cmaes;
 mod config;
 mod error;
+pub mod memory;
 pub mod plot;
 pub mod random;
+mod record_guard;
 mod report;
 mod run_dir;
 mod search;
@@ -55,7 +57,7 @@ pub use config::{
 };
 pub use error::{NasError, Result};
 pub use report::{EpochReport, SearchObserver, Silent, StepReport, search_curves_svg};
-pub use run_dir::RunDir;
+pub use run_dir::{LOCK_FILE, RunDir};
 pub use search::{
     CHECKPOINT, SearchData, SearchOutcome, WeightOptimizer, darts_supernet, nb201_supernet, resume,
     resume_nb201, resume_with, search, search_nb201, search_with,

@@ -1,16 +1,26 @@
 //! The files a search writes: its settings, the genotype after every epoch and the metrics.
 
 use serde::Serialize;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs::{self, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::{NasError, Result};
 
+/// The name of the lock file in a run folder.
+pub const LOCK_FILE: &str = ".lock";
+
 /// The output folder of one run.
+///
+/// While a `RunDir` (or a clone of it) lives, it holds an exclusive lock on the folder's
+/// [`LOCK_FILE`], so a second run pointed at the same folder is refused with
+/// [`NasError::Busy`] instead of mixing its files with the first. The operating system
+/// drops the lock when the process ends, however it ends.
 #[derive(Clone, Debug)]
 pub struct RunDir {
     path: PathBuf,
+    _lock: Arc<fs::File>,
 }
 
 impl RunDir {
@@ -18,14 +28,15 @@ impl RunDir {
     /// run, so two runs never mix their files.
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        if path.join("config.json").exists() {
-            return Err(NasError::OutputExists { path });
-        }
         fs::create_dir_all(&path).map_err(|source| NasError::Io {
             path: path.clone(),
             source,
         })?;
-        Ok(Self { path })
+        let lock = lock(&path)?;
+        if path.join("config.json").exists() {
+            return Err(NasError::OutputExists { path });
+        }
+        Ok(Self { path, _lock: lock })
     }
 
     /// Opens the folder of an existing run (to resume it or read its files).
@@ -37,7 +48,8 @@ impl RunDir {
                 reason: "no config.json: not the folder of a run".to_string(),
             });
         }
-        Ok(Self { path })
+        let lock = lock(&path)?;
+        Ok(Self { path, _lock: lock })
     }
 
     /// Reads the JSON file `name` of the run.
@@ -75,7 +87,8 @@ impl RunDir {
         let mut file = fs::File::create(&tmp).map_err(io)?;
         file.write_all(bytes).map_err(io)?;
         file.sync_all().map_err(io)?;
-        fs::rename(&tmp, &target).map_err(io)
+        fs::rename(&tmp, &target).map_err(io)?;
+        sync_folder(&self.path).map_err(io)
     }
 
     /// Appends one line to `name`.
@@ -99,4 +112,48 @@ impl RunDir {
             source: std::io::Error::other(e),
         }
     }
+}
+
+/// Takes the lock of the run folder `dir`, writing this process's id into the lock file.
+fn lock(dir: &Path) -> Result<Arc<fs::File>> {
+    let path = dir.join(LOCK_FILE);
+    let io = |source| NasError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.set_len(0).map_err(io)?;
+            write!(file, "{}", std::process::id()).map_err(io)?;
+            Ok(Arc::new(file))
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let holder = match file.read_to_string(&mut text) {
+                Ok(_) if text.trim().parse::<u32>().is_ok() => format!("process {}", text.trim()),
+                _ => "another process".to_string(),
+            };
+            Err(NasError::Busy {
+                path: dir.to_path_buf(),
+                holder,
+            })
+        }
+        Err(TryLockError::Error(source)) => Err(io(source)),
+    }
+}
+
+/// Makes a rename inside `dir` durable (a no-op where folders cannot be opened as files).
+fn sync_folder(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }

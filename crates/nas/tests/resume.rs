@@ -64,14 +64,17 @@ fn check_resume(config: &SearchConfig, kill: KillAt) {
     let whole = RunDir::create(root.path().join("whole")).expect("run dir");
     let expected = search::<Ad>(config, &data, &device, Some(&whole), &mut Silent).expect("run");
 
-    let cut = RunDir::create(root.path().join("cut")).expect("run dir");
+    let cut_run = RunDir::create(root.path().join("cut")).expect("run dir");
     let mut killer = kill;
     let stopped = catch_unwind(AssertUnwindSafe(|| {
-        search::<Ad>(config, &data, &device, Some(&cut), &mut killer)
+        search::<Ad>(config, &data, &device, Some(&cut_run), &mut killer)
     }));
     assert!(stopped.is_err(), "the first run was stopped");
-    let resumed = resume::<Ad>(cut.path(), &data, &device, &mut Silent).expect("resume");
-    let log = std::fs::read_to_string(cut.path().join("log.txt")).expect("log");
+    // The stopped run's process would have ended, releasing the folder's lock.
+    let cut = cut_run.path().to_path_buf();
+    drop(cut_run);
+    let resumed = resume::<Ad>(&cut, &data, &device, &mut Silent).expect("resume");
+    let log = std::fs::read_to_string(cut.join("log.txt")).expect("log");
     assert!(
         log.contains("resumed") || log.contains("starting again"),
         "{log}"
@@ -87,11 +90,11 @@ fn check_resume(config: &SearchConfig, kill: KillAt) {
         without_timing(&expected.reports)
     );
     assert_eq!(
-        metrics_without_timing(cut.path()),
+        metrics_without_timing(&cut),
         metrics_without_timing(whole.path())
     );
     let genotypes = |dir: &Path| std::fs::read_to_string(dir.join("genotypes.jsonl")).expect("g");
-    assert_eq!(genotypes(cut.path()), genotypes(whole.path()));
+    assert_eq!(genotypes(&cut), genotypes(whole.path()));
 }
 
 /// A checkpoint under an edited `config.json`, or with one flipped byte, is refused.
@@ -105,20 +108,22 @@ fn refuses_edited_settings_and_damaged_checkpoints(config: &SearchConfig) {
         ..config.clone()
     };
     search::<Ad>(&one_epoch, &data, &device, Some(&run), &mut Silent).expect("run");
-    let config_path = run.path().join("config.json");
+    let dir = run.path().to_path_buf();
+    drop(run);
+    let config_path = dir.join("config.json");
     let original = std::fs::read_to_string(&config_path).expect("config");
     let mut edited: serde_json::Value = serde_json::from_str(&original).expect("json");
     edited["channels"] = serde_json::json!(4);
     std::fs::write(&config_path, edited.to_string()).expect("edit");
-    let err = resume::<Ad>(run.path(), &data, &device, &mut Silent).expect_err("refused");
+    let err = resume::<Ad>(&dir, &data, &device, &mut Silent).expect_err("refused");
     assert!(err.to_string().contains("channels"), "{err}");
     std::fs::write(&config_path, &original).expect("restore");
-    let checkpoint = run.path().join(nas::CHECKPOINT);
+    let checkpoint = dir.join(nas::CHECKPOINT);
     let mut bytes = std::fs::read(&checkpoint).expect("checkpoint");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;
     std::fs::write(&checkpoint, bytes).expect("damage");
-    let err = resume::<Ad>(run.path(), &data, &device, &mut Silent).expect_err("refused");
+    let err = resume::<Ad>(&dir, &data, &device, &mut Silent).expect_err("refused");
     assert!(err.to_string().contains("checksum"), "{err}");
 }
 

@@ -41,8 +41,12 @@ fn a_search_writes_its_run_folder() {
     assert_eq!(back, config);
     let csv = std::fs::read_to_string(run.path().join("metrics.csv")).expect("csv");
     assert_eq!(csv.lines().count(), 2, "header and one epoch");
-    // A second run may not reuse the folder.
+    // A second run may not reuse the folder: refused while the first holds it, and after.
     let again = RunDir::create(run.path());
+    assert!(matches!(again, Err(NasError::Busy { .. })));
+    let path = run.path().to_path_buf();
+    drop(run);
+    let again = RunDir::create(&path);
     assert!(matches!(again, Err(NasError::OutputExists { .. })));
 }
 

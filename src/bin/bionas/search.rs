@@ -297,7 +297,7 @@ pub fn run(args: &SearchArgs) -> Result<()> {
                 .to_string()
         }
     };
-    finish(&run, &found);
+    finish(run.path(), &found);
     Ok(())
 }
 
@@ -316,12 +316,16 @@ fn load(dir: &std::path::Path, config: &SearchConfig) -> Result<SearchData> {
 
 /// Continues the search in `dir`.
 fn resume(args: &SearchArgs, dir: &std::path::Path) -> Result<()> {
-    let run = RunDir::open(dir)?;
-    let config: SearchConfig = run.read_json("config.json")?;
+    // The folder is only read here; `nas::resume` takes its lock for the run itself.
+    let (config, recorded) = {
+        let run = RunDir::open(dir)?;
+        let config: SearchConfig = run.read_json("config.json")?;
+        let recorded: serde_json::Value = run.read_json(DATA_FILE).unwrap_or_default();
+        (config, recorded)
+    };
     let data_dir = if args.data.as_path() != std::path::Path::new(SAMPLE_DIR) {
         args.data.clone()
     } else {
-        let recorded: serde_json::Value = run.read_json(DATA_FILE).unwrap_or_default();
         recorded["path"]
             .as_str()
             .map_or_else(|| args.data.clone(), PathBuf::from)
@@ -343,13 +347,13 @@ fn resume(args: &SearchArgs, dir: &std::path::Path) -> Result<()> {
             .genotype
             .to_string(),
     };
-    finish(&run, &found);
+    finish(dir, &found);
     Ok(())
 }
 
-fn finish(run: &RunDir, genotype: &str) {
+fn finish(dir: &std::path::Path, genotype: &str) {
     println!("\nfinal genotype:\n{genotype}");
-    println!("saved {}", run.path().join("genotype.json").display());
+    println!("saved {}", dir.join("genotype.json").display());
 }
 
 /// A search's progress: a bar per epoch, alignment lines, a summary line per epoch.
