@@ -17,10 +17,11 @@
 use std::path::Path;
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::record::{BinBytesRecorder, FullPrecisionSettings, Record, Recorder};
+use burn::record::{BinBytesRecorder, BurnRecord, FullPrecisionSettings, Record, Recorder};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
+use crate::record_guard::Checked;
 use crate::{NasError, Result, RunDir};
 
 const MAGIC: &[u8; 8] = b"BIONASCK";
@@ -205,19 +206,84 @@ pub fn record_to_bytes<B: Backend, R: Record<B>>(record: R) -> Result<Vec<u8>> {
 
 /// The record written by [`record_to_bytes`]; `path` and `what` name it in errors.
 ///
-/// Burn's decoder panics on some damaged inputs (a truncated file); that panic is caught
-/// and returned as an error (the default panic hook still prints its message).
+/// Burn's own loader trusts every length inside the record: a forged string or buffer
+/// length made it allocate whatever it said (a few bytes could ask for exabytes). The
+/// record is decoded here instead, with a limit on what the decoder may claim of about
+/// twice the record's size (rounded up to one of a few steps), so a damaged length is an
+/// error; and every tensor's shape is checked against its data before Burn sizes a
+/// buffer by it. Burn's tensor code can still panic on inconsistent data (a buffer whose
+/// size does not fit its element type); that panic is caught and returned as an error
+/// (the default panic hook still prints its message).
 pub fn record_from_bytes<B: Backend, R: Record<B>>(
     bytes: &[u8],
     device: &B::Device,
     path: &Path,
     what: &str,
 ) -> Result<R> {
-    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-    let decoded = guarded(path, what, || {
-        Recorder::<B>::load(&recorder, bytes.to_vec(), device)
+    let record = guarded(path, what, || limited::<B, R>(bytes))?.map_err(|reason| {
+        corrupt(
+            path,
+            format!("the {what} is damaged or belongs to another network: {reason}"),
+        )
     })?;
-    decoded.map_err(|e| corrupt(path, format!("the {what} does not fit this run: {e}")))
+    guarded(path, what, || R::from_item(record.item, device))
+}
+
+/// The reason of a decoding error, without the note Burn appends to every one (about
+/// records older than Burn 0.14, which is not the cause here).
+fn decode_reason(error: bincode::error::DecodeError) -> String {
+    let text = error.to_string();
+    if text.contains("LimitExceeded") {
+        return "a length inside it is larger than the record itself".into();
+    }
+    if text.contains("UnexpectedEnd") {
+        return "it ends before the record does (truncated)".into();
+    }
+    // Burn wraps the cause, escaped, in `OtherString("…\nThe internal data format…")`.
+    let mut text = text.as_str();
+    while let Some(rest) = text.strip_prefix("OtherString(") {
+        text = rest.trim_start_matches(['\\', '"']);
+    }
+    let end = ["\\", "\n", "\""]
+        .iter()
+        .filter_map(|stop| text.find(stop))
+        .min()
+        .unwrap_or(text.len());
+    text[..end].trim_end_matches(')').to_string()
+}
+
+/// [`decode`] with the smallest limit step that is at least twice `bytes` plus 1 MiB.
+fn limited<B: Backend, R: Record<B>>(
+    bytes: &[u8],
+) -> std::result::Result<BurnRecord<R::Item<FullPrecisionSettings>, B>, String> {
+    match bytes.len().saturating_mul(2).saturating_add(1 << 20) {
+        n if n <= 1 << 22 => decode::<B, R, { 1 << 22 }>(bytes),
+        n if n <= 1 << 25 => decode::<B, R, { 1 << 25 }>(bytes),
+        n if n <= 1 << 28 => decode::<B, R, { 1 << 28 }>(bytes),
+        n if n <= 1 << 31 => decode::<B, R, { 1 << 31 }>(bytes),
+        n if n <= 1 << 34 => decode::<B, R, { 1 << 34 }>(bytes),
+        _ => Err(format!(
+            "{} bytes, more than a checkpoint can hold",
+            bytes.len()
+        )),
+    }
+}
+
+/// Decodes Burn's record format (bincode, standard configuration), claiming at most
+/// `LIMIT` bytes, and refuses bytes left over after the record.
+fn decode<B: Backend, R: Record<B>, const LIMIT: usize>(
+    bytes: &[u8],
+) -> std::result::Result<BurnRecord<R::Item<FullPrecisionSettings>, B>, String> {
+    let config = bincode::config::standard().with_limit::<LIMIT>();
+    let (Checked(record), used) =
+        bincode::serde::borrow_decode_from_slice(bytes, config).map_err(decode_reason)?;
+    if used != bytes.len() {
+        return Err(format!(
+            "{} unexpected bytes after its end",
+            bytes.len() - used
+        ));
+    }
+    Ok(record)
 }
 
 /// Runs `f`, turning a panic (Burn's record code panics on damaged or mismatched
