@@ -18,8 +18,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// mimalloc under the process's memory budget: a batch too large for the machine ends
+/// with a message naming the setting instead of a silent kill.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: nas::memory::Budgeted<mimalloc::MiMalloc> =
+    nas::memory::Budgeted::new(mimalloc::MiMalloc);
 
 /// Rule-augmented DARTS search on CIFAR-10.
 #[derive(Parser, Debug)]
@@ -189,6 +192,7 @@ impl SearchObserver for Progress {
 }
 
 fn main() -> Result<()> {
+    nas::memory::enable();
     let args = Args::parse();
     let config = args.config();
     config.validate().context("invalid settings")?;

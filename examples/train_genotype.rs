@@ -30,8 +30,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+/// mimalloc under the process's memory budget: a batch too large for the machine ends
+/// with a message naming the setting instead of a silent kill.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: bionas::nas::memory::Budgeted<mimalloc::MiMalloc> =
+    bionas::nas::memory::Budgeted::new(mimalloc::MiMalloc);
 
 /// Retrain a genotype (JSON file or a known name) on CIFAR-10/100, ImageNet16-120 or an
 /// ImageNet-style image folder.
@@ -336,6 +339,7 @@ impl TrainObserver for Progress {
 }
 
 fn main() -> Result<()> {
+    bionas::nas::memory::enable();
     let args = Args::parse();
     args.check()?;
     let dir = args.data_dir()?;

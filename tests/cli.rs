@@ -328,6 +328,14 @@ fn a_search_killed_with_sigkill_resumes_to_the_same_result() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    // While it runs the folder is taken: a resume or a second search there is refused.
+    let holder = format!("process {}", child.id());
+    let cut_path = cut.to_str().expect("utf-8");
+    let busy = bionas_in(root.path(), &["search", "--resume", cut_path]);
+    assert_fails_with(&busy, &["in use by another run", &holder]);
+    let mut args = settings.to_vec();
+    args.push(cut_path);
+    assert_fails_with(&bionas_in(root.path(), &args), &["in use by another run"]);
     // About a third into the second epoch.
     std::thread::sleep(started.elapsed() / 3);
     child.kill().expect("SIGKILL");
@@ -405,3 +413,42 @@ fn strategy_flags_are_checked() {
     let out = bionas(&["search", "--resume", "/nonexistent/run"]);
     assert_fails_with(&out, &["/nonexistent/run", "config.json"]);
 }
+
+/// A batch too large for the memory budget ends with a message that names the setting,
+/// not with the kernel's silent kill.
+#[test]
+fn a_batch_past_the_memory_budget_names_the_setting() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let out = root.path().join("run");
+    let output = Command::new(env!("CARGO_BIN_EXE_bionas"))
+        .args([
+            "search",
+            "--channels",
+            "8",
+            "--cells",
+            "3",
+            "--train-subset",
+            "400",
+        ])
+        .args(["--batch-size", "200", "--epochs", "1", "--out"])
+        .arg(&out)
+        .env("BIONAS_MEMORY_LIMIT", MEMORY_LIMIT)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the bionas binary runs");
+    let err = stderr(&output);
+    assert!(!output.status.success(), "stderr: {err}");
+    assert!(
+        err.contains("error: out of memory: the search holds"),
+        "{err}"
+    );
+    assert!(
+        err.contains("batch_size = 200, the --batch-size flag"),
+        "{err}"
+    );
+    assert!(err.contains("BIONAS_MEMORY_LIMIT"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Enough for the binary and the sample, far too little for that search step.
+const MEMORY_LIMIT: &str = "120M";

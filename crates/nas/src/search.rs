@@ -557,6 +557,9 @@ where
         run: Option<&RunDir>,
         observer: &mut dyn SearchObserver,
     ) -> Result<SearchOutcome<B, M>> {
+        crate::memory::set_task(crate::memory::Task::Search {
+            batch_size: self.config.batch_size,
+        });
         let mut written = self.alignment.samples.len();
         for epoch in history.next_epoch..self.config.epochs {
             let (report, derived) = self.epoch(epoch, data, observer)?;

@@ -455,6 +455,9 @@ where
     B::InnerBackend: RuleBackend,
     D: ImageDataset,
 {
+    crate::memory::set_task(crate::memory::Task::Train {
+        batch_size: config.batch_size,
+    });
     let start = Instant::now();
     let device = model.devices().into_iter().next().unwrap_or_default();
     let mut best = progress

@@ -21,8 +21,11 @@ mod train;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// mimalloc, counted against the memory budget (`nas::memory`): a batch too large for
+/// the machine ends with a message that names the setting, not a silent kill.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: nas::memory::Budgeted<mimalloc::MiMalloc> =
+    nas::memory::Budgeted::new(mimalloc::MiMalloc);
 
 /// The examples of the top-level help.
 const EXAMPLES: &str = "Examples:
@@ -61,6 +64,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    nas::memory::enable();
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Show(args) => show::run(args),
