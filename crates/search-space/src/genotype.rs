@@ -177,24 +177,33 @@ impl Genotype {
     /// Reads and validates a genotype file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, SpaceError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| SpaceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_genotype_file(path)?;
         Self::parse(&text, &path.display().to_string())
     }
 
     /// Writes the genotype as pretty JSON, atomically (a temporary file, then a rename).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SpaceError> {
-        let path = path.as_ref();
-        let io = |source| SpaceError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        write_genotype_file(path.as_ref(), &self.to_json())
     }
+}
+
+/// The text of a genotype file; an error names the file.
+pub(crate) fn read_genotype_file(path: &Path) -> Result<String, SpaceError> {
+    std::fs::read_to_string(path).map_err(|source| SpaceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Writes `text` to `path` atomically (a temporary file, then a rename).
+pub(crate) fn write_genotype_file(path: &Path, text: &str) -> Result<(), SpaceError> {
+    let io = |source| SpaceError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 /// DARTS' Python form, with rule suffixes (`_fa`, `_u`, `_br`, `_fr`, `_bp`) on weighted

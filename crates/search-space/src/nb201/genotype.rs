@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{EDGES, Nb201Candidate, Nb201Operation, edge_ends};
 use crate::SpaceError;
+use crate::genotype::{read_genotype_file, write_genotype_file};
 
 /// A NAS-Bench-201 cell whose convolutions carry learning rules.
 ///
@@ -85,22 +86,12 @@ impl Nb201Genotype {
     /// Reads and validates a genotype file (JSON).
     pub fn load(path: impl AsRef<Path>) -> Result<Self, SpaceError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| SpaceError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_genotype_file(path)?;
         Self::parse_json(&text, &path.display().to_string())
     }
 
     /// Writes the genotype as pretty JSON, atomically (a temporary file, then a rename).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), SpaceError> {
-        let path = path.as_ref();
-        let io = |source| SpaceError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, self.to_json()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        write_genotype_file(path.as_ref(), &self.to_json())
     }
 }
