@@ -29,11 +29,12 @@ pub enum NasError {
          rate (weights.lr or arch.lr), a smaller grad_clip, or another seed"
     )]
     Diverged {
-        /// `weight` or `architecture`.
+        /// `weight`, `architecture`, `training` or `validation`.
         phase: &'static str,
         /// 0-based epoch.
         epoch: usize,
-        /// 0-based step within the epoch.
+        /// 0-based step within the epoch; for `validation`, the epoch's last step (the
+        /// validation pass follows it).
         step: usize,
         /// The value (NaN or infinite).
         value: f32,

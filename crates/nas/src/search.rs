@@ -641,6 +641,14 @@ where
         let train_seconds = start.elapsed().as_secs_f64();
         observer.evaluating(epoch);
         let (valid_loss, valid_acc) = self.evaluate(&data.arch);
+        // The last weight step can spoil the weights without a non-finite training loss;
+        // such an epoch must not become the checkpoint.
+        finite(
+            valid_loss as f32,
+            "validation",
+            epoch,
+            steps.saturating_sub(1),
+        )?;
         let genotype = self.model.derive();
         let report = self.report(
             epoch,

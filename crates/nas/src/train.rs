@@ -512,6 +512,15 @@ where
         }
         let inner = model.valid();
         let (valid_loss, valid_acc) = evaluate(&inner, data.valid, config.batch_size, &device)?;
+        if !valid_loss.is_finite() {
+            // Spoiled by the epoch's last step: neither checkpoint may take these weights.
+            return Err(NasError::Diverged {
+                phase: "validation",
+                epoch,
+                step: steps.saturating_sub(1),
+                value: valid_loss as f32,
+            });
+        }
         let report = TrainEpoch {
             epoch,
             lr,

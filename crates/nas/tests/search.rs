@@ -138,6 +138,50 @@ fn a_diverging_loss_stops_with_a_clear_error() {
 }
 
 #[test]
+fn a_search_diverging_after_a_good_epoch_keeps_that_epoch_checkpoint() {
+    // The cosine schedule climbs from 0.01 to 5e29 in epoch 1 (of 2): epoch 0 is sound.
+    let mut config = common::tiny_config();
+    config.epochs = 2;
+    config.weights.lr = 0.01;
+    config.weights.lr_min = 1e30;
+    config.rules = vec![LearningRule::Bp];
+    let data = common::tiny_data(&config);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("run");
+    let err = {
+        let run = RunDir::create(&path).expect("run dir");
+        search::<Ad>(&config, &data, &Default::default(), Some(&run), &mut Silent)
+            .expect_err("a learning rate of 5e29 diverges")
+    };
+    let NasError::Diverged { epoch, value, .. } = &err else {
+        panic!("expected Diverged, got {err}")
+    };
+    assert_eq!(*epoch, 1, "{err}");
+    assert!(!value.is_finite());
+    let message = err.to_string();
+    assert!(
+        message.contains("at epoch 1") && message.contains("try a lower learning rate"),
+        "{message}"
+    );
+    let metrics = std::fs::read_to_string(path.join("metrics.csv")).expect("metrics");
+    assert_eq!(metrics.lines().count(), 2, "header and epoch 0: {metrics}");
+    let saved = search_space::Genotype::load(path.join("genotype.json")).expect("epoch 0");
+    // The checkpoint is epoch 0's: resuming loads it, redoes epoch 1 and diverges there again.
+    let again = nas::resume::<Ad>(&path, &data, &Default::default(), &mut Silent)
+        .expect_err("the same settings diverge again");
+    assert!(
+        matches!(again, NasError::Diverged { epoch: 1, .. }),
+        "{again}"
+    );
+    let log = std::fs::read_to_string(path.join("log.txt")).expect("log");
+    assert!(log.contains("resumed at epoch 1"), "{log}");
+    assert_eq!(
+        search_space::Genotype::load(path.join("genotype.json")).expect("kept"),
+        saved
+    );
+}
+
+#[test]
 fn invalid_settings_are_refused_before_any_work() {
     let mut config = common::tiny_config();
     config.batch_size = 0;
