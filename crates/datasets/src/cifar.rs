@@ -71,7 +71,7 @@ impl Cifar10 {
         let files = io::split_files(dir, split)?;
         let mut data = Self::from_files(&files)?;
         let meta = dir.join(io::META_FILE);
-        if meta.exists() {
+        if io::present(&meta) {
             data.class_names = io::read_class_names(&meta)?;
         }
         log::debug!(

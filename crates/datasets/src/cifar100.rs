@@ -233,11 +233,11 @@ impl Cifar100 {
         };
         let mut data = Self::from_files(&[dir.join(file)], kind)?;
         let fine = dir.join(CIFAR100_FINE_FILE);
-        if fine.exists() {
+        if io::present(&fine) {
             data.fine_names = io::read_names(&fine, CIFAR100_FINE_CLASSES)?;
         }
         let coarse = dir.join(CIFAR100_COARSE_FILE);
-        if coarse.exists() {
+        if io::present(&coarse) {
             data.coarse_names = io::read_names(&coarse, CIFAR100_COARSE_CLASSES)?;
         }
         log::debug!(

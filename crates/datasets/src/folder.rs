@@ -50,8 +50,10 @@ impl fmt::Debug for ImageFolder {
 impl ImageFolder {
     /// Lists the classes and image files under `root`, with [`FolderTransform::IMAGENET`].
     ///
-    /// Fails if `root` is missing or not a folder, holds no class folder, or a class folder
-    /// holds no image file. Image contents are not read here.
+    /// Fails if `root` is missing or not a folder, holds no class folder, a class folder
+    /// holds no image file, or an entry named like an image (`.jpeg`, `.jpg`, `.png`) is
+    /// not a readable regular file. Other entries (files with other extensions, nested
+    /// folders, names starting with `.`) are left out. Image contents are not read here.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref();
         io::check_folder(root, "an image folder: root/<class>/<image>.jpeg|jpg|png")?;
@@ -62,7 +64,8 @@ impl ImageFolder {
 
         let (mut names, mut files, mut labels) = (Vec::new(), Vec::new(), Vec::new());
         for (label, dir) in classes.into_iter().enumerate() {
-            let images = list(&dir, |p| p.is_file() && is_image(p))?;
+            let images = list(&dir, |p| is_image(p))?;
+            images.iter().try_for_each(|p| check_image_file(p))?;
             if images.is_empty() {
                 return Err(DataError::EmptyClass { path: dir });
             }
@@ -258,6 +261,19 @@ fn decode(path: &Path) -> Result<RgbImage> {
     }
     let image = reader.decode().map_err(|e| fail(e.to_string()))?;
     Ok(image.into_rgb8())
+}
+
+/// Refuses an entry named like an image that is not a readable regular file (a folder, a
+/// named pipe, a broken or looping link) rather than leaving it out without a word.
+fn check_image_file(path: &Path) -> Result<()> {
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(DataError::NotAFile { path: path.into() }),
+        Err(source) => Err(DataError::Io {
+            path: path.into(),
+            source,
+        }),
+    }
 }
 
 /// The entries of `dir` that pass `keep`, sorted by name, skipping names starting with `.`.

@@ -40,17 +40,23 @@ pub(crate) fn check_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// Whether an entry named `path` exists, even one that cannot be followed (a broken or
+/// looping link): such an entry is then reported when read, not passed over.
+pub(crate) fn present(path: &Path) -> bool {
+    path.symlink_metadata().is_ok()
+}
+
 /// The batch files of `split` in `dir`, after choosing the layout.
 pub(crate) fn split_files(dir: &Path, split: Split) -> Result<Vec<PathBuf>> {
     let official = OFFICIAL_TRAIN.iter().chain([&OFFICIAL_TEST]);
-    let names: Vec<&str> = if official.clone().any(|n| dir.join(n).exists()) {
+    let names: Vec<&str> = if official.clone().any(|n| present(&dir.join(n))) {
         match split {
             Split::Train => OFFICIAL_TRAIN.to_vec(),
             Split::Test => vec![OFFICIAL_TEST],
         }
     } else if [SAMPLE_TRAIN, SAMPLE_TEST]
         .iter()
-        .any(|n| dir.join(n).exists())
+        .any(|n| present(&dir.join(n)))
     {
         match split {
             Split::Train => vec![SAMPLE_TRAIN],

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Cpu, at, cpu, pixels, record, shared_datasets, targets, temp, write};
+use common::{Cpu, at, cpu, pixels, record, says, shared_datasets, targets, temp, write};
 use datasets::{
     CIFAR100_COARSE_NAMES, CIFAR100_FINE_NAMES, Cifar100, DataError, ImageDataset, LabelKind, Mode,
     Normalization, Split,
@@ -114,12 +114,14 @@ fn missing_folder_and_missing_file_are_reported() {
         matches!(&err, DataError::Missing { path, .. } if *path == gone),
         "{err:?}"
     );
+    says(&err, &["cifar-100-binary does not exist"]);
     let err = Cifar100::load(dir.path(), Split::Test, LabelKind::Fine).expect_err("must fail");
     assert!(matches!(err, DataError::Missing { .. }), "{err:?}");
     assert!(err.to_string().contains("test.bin"), "{err}");
     let file = write(dir.path(), "not-a-folder", b"x");
     let err = Cifar100::load(&file, Split::Test, LabelKind::Fine).expect_err("must fail");
     assert!(matches!(err, DataError::NotAFolder { .. }), "{err:?}");
+    says(&err, &["not-a-folder is not a folder"]);
 }
 
 #[test]
@@ -128,6 +130,18 @@ fn folder_where_a_file_belongs_is_reported() {
     std::fs::create_dir(dir.path().join("train.bin")).expect("mkdir");
     let err = Cifar100::load(dir.path(), Split::Train, LabelKind::Fine).expect_err("must fail");
     assert!(matches!(err, DataError::NotAFile { .. }), "{err:?}");
+    says(&err, &["train.bin is not a regular file"]);
+}
+
+/// A file no one can open (a link to itself): named, with the system's reason.
+#[cfg(unix)]
+#[test]
+fn unreadable_file_is_reported_with_the_reason() {
+    let dir = temp();
+    common::self_link(dir.path(), "train.bin");
+    let err = Cifar100::load(dir.path(), Split::Train, LabelKind::Fine).expect_err("must fail");
+    assert!(matches!(err, DataError::Io { .. }), "{err:?}");
+    says(&err, &["cannot read", "train.bin", "symbolic links"]);
 }
 
 #[test]
@@ -156,7 +170,27 @@ fn a_cifar10_file_has_the_wrong_size() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("train.bin"), "{err}");
+    says(
+        &err,
+        &[
+            "train.bin has 9219 bytes",
+            "3074-byte record",
+            "3071 of 3074 bytes",
+        ],
+    );
+    // One whole record and a truncated second one.
+    let mut bytes = record100(1, 2);
+    bytes.extend_from_slice(&record100(3, 4)[..1000]);
+    write(dir.path(), "train.bin", &bytes);
+    let err = Cifar100::load(dir.path(), Split::Train, LabelKind::Fine).expect_err("must fail");
+    assert!(
+        matches!(err, DataError::BadSize { len: 4074, .. }),
+        "{err:?}"
+    );
+    says(
+        &err,
+        &["holds 1 whole records", "truncated (1000 of 3074 bytes)"],
+    );
 }
 
 #[test]
@@ -200,7 +234,33 @@ fn swapped_name_files_are_reported() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("fine_label_names.txt"), "{err}");
+    says(
+        &err,
+        &["fine_label_names.txt lists 20 class names", "expected 100"],
+    );
+    // A coarse-name file cut short.
+    let short: String = CIFAR100_COARSE_NAMES[..19]
+        .iter()
+        .map(|n| format!("{n}\n"))
+        .collect();
+    std::fs::remove_file(dir.path().join("fine_label_names.txt")).expect("remove");
+    write(dir.path(), "coarse_label_names.txt", short.as_bytes());
+    let err = Cifar100::load(dir.path(), Split::Train, LabelKind::Coarse).expect_err("must fail");
+    assert!(
+        matches!(
+            err,
+            DataError::ClassNames {
+                found: 19,
+                expected: 20,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    says(
+        &err,
+        &["coarse_label_names.txt lists 19 class names", "expected 20"],
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Cpu, cpu, pixels, targets, temp, write};
+use common::{Cpu, cpu, pixels, says, targets, temp, write};
 use datasets::{
     CropWindow, DataError, FolderTransform, ImageDataset, ImageFolder, Mode, Normalization,
     random_resized_crop,
@@ -185,6 +185,7 @@ fn missing_root_and_file_as_root_are_reported() {
         matches!(&err, DataError::Missing { path, .. } if *path == gone),
         "{err:?}"
     );
+    says(&err, &["imagenet does not exist", "root/<class>/<image>"]);
     let file = write(dir.path(), "train.tar", b"x");
     let err = ImageFolder::open(&file).expect_err("must fail");
     assert!(matches!(err, DataError::NotAFolder { .. }), "{err:?}");
@@ -209,6 +210,34 @@ fn class_folder_without_images_is_named() {
     let err = ImageFolder::open(dir.path()).expect_err("must fail");
     assert!(matches!(err, DataError::EmptyClass { .. }), "{err:?}");
     assert!(err.to_string().contains("c_empty"), "{err}");
+}
+
+#[test]
+fn an_image_name_that_is_not_a_readable_file_is_refused_at_open() {
+    let dir = temp();
+    sample(dir.path());
+    let folder = dir.path().join("a_dog").join("4.jpg");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let err = ImageFolder::open(dir.path()).expect_err("must fail");
+    assert!(
+        matches!(&err, DataError::NotAFile { path } if *path == folder),
+        "{err:?}"
+    );
+    says(&err, &["4.jpg is not a regular file"]);
+    std::fs::remove_dir(&folder).expect("rmdir");
+    // A nested folder with another name is not an image: left out.
+    std::fs::create_dir(dir.path().join("a_dog").join("thumbs")).expect("mkdir");
+    assert_eq!(ImageFolder::open(dir.path()).expect("open").len(), 4);
+    #[cfg(unix)]
+    {
+        let link = common::self_link(&dir.path().join("b_cat"), "loop.png");
+        let err = ImageFolder::open(dir.path()).expect_err("must fail");
+        assert!(
+            matches!(&err, DataError::Io { path, .. } if *path == link),
+            "{err:?}"
+        );
+        says(&err, &["cannot read", "loop.png", "symbolic links"]);
+    }
 }
 
 #[test]
@@ -244,7 +273,7 @@ fn a_file_that_is_not_an_image_fails_the_batch_with_its_name() {
                 .batch::<Cpu>(&[0, index], mode, &mut rng, &cpu())
                 .expect_err("must fail");
             assert!(matches!(err, DataError::Image { .. }), "{err:?}");
-            assert!(err.to_string().contains(name), "{err}");
+            says(&err, &[name, "is not a readable JPEG or PNG image"]);
         }
     }
     let ok = data.batch::<Cpu>(

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::pickle::{numpy_protocol3, python2_protocol2};
-use common::{Cpu, cpu, pixels, targets, temp, write};
+use common::{Cpu, cpu, pixels, says, targets, temp, write};
 use datasets::{
     DataError, IMAGENET16_TRAIN_FILES, IMAGENET16_VAL_FILE, ImageDataset, ImageNet16,
     ImageNet16Split, Mode,
@@ -240,9 +240,28 @@ fn missing_folder_and_file_given_as_folder_are_reported() {
         matches!(&err, DataError::Missing { path, .. } if *path == gone),
         "{err:?}"
     );
+    says(&err, &["imagenet16 does not exist"]);
     let file = write(dir.path(), "file", b"x");
     let err = ImageNet16::load(&file, ImageNet16Split::Val).expect_err("must fail");
     assert!(matches!(err, DataError::NotAFolder { .. }), "{err:?}");
+    says(&err, &["file is not a folder"]);
+}
+
+/// A file no one can open (a link to itself): named, with the system's reason.
+#[cfg(unix)]
+#[test]
+fn unreadable_file_is_reported_with_the_reason() {
+    let dir = temp();
+    let link = common::self_link(dir.path(), IMAGENET16_VAL_FILE);
+    let err = ImageNet16::load(dir.path(), ImageNet16Split::Valid).expect_err("must fail");
+    assert!(
+        matches!(&err, DataError::Io { path, .. } if *path == link),
+        "{err:?}"
+    );
+    says(
+        &err,
+        &["cannot read", IMAGENET16_VAL_FILE, "symbolic links"],
+    );
 }
 
 #[test]
@@ -261,6 +280,10 @@ fn folder_where_val_data_belongs_is_reported() {
     std::fs::create_dir(dir.path().join(IMAGENET16_VAL_FILE)).expect("mkdir");
     let err = ImageNet16::load(dir.path(), ImageNet16Split::Valid).expect_err("must fail");
     assert!(matches!(err, DataError::NotAFile { .. }), "{err:?}");
+    says(
+        &err,
+        &[&format!("{IMAGENET16_VAL_FILE} is not a regular file")],
+    );
 }
 
 #[test]
@@ -268,6 +291,7 @@ fn empty_file_is_reported() {
     let dir = temp();
     let (err, _) = load_err(write(dir.path(), "val_data", b""));
     assert!(matches!(err, DataError::EmptyFile { .. }), "{err:?}");
+    says(&err, &["val_data is empty (0 bytes)", "pickle"]);
 }
 
 #[test]
@@ -277,8 +301,9 @@ fn a_file_that_is_not_a_pickle_is_reported() {
     assert!(matches!(err, DataError::Pickle { .. }), "{err:?}");
     assert!(msg.contains("not a readable Python pickle"), "{msg}");
     let truncated = &std::fs::read(fixture("pitfalls_proto3.pkl")).expect("fixture")[..100];
-    let (err, _) = load_err(write(dir.path(), "train_data_batch_1", truncated));
+    let (err, msg) = load_err(write(dir.path(), "train_data_batch_1", truncated));
     assert!(matches!(err, DataError::Pickle { .. }), "{err:?}");
+    assert!(msg.contains("not a readable Python pickle"), "{msg}");
 }
 
 #[test]
@@ -354,4 +379,30 @@ fn labels_of_the_wrong_type_length_or_range_are_reported() {
         "{err:?}"
     );
     assert!(msg.contains("1..=1000"), "{msg}");
+    // The same file with label 1001 (BININT2) in place of the 0.
+    let bytes = std::fs::read(fixture("labels_zero.pkl")).expect("fixture");
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"K\x01K\x00K\x03")
+        .expect("the labels list");
+    let mut patched = bytes[..at + 2].to_vec();
+    patched.extend_from_slice(b"M\xe9\x03");
+    patched.extend_from_slice(&bytes[at + 4..]);
+    let dir = temp();
+    let (err, msg) = load_err(write(dir.path(), "labels_1001.pkl", &patched));
+    assert!(
+        matches!(
+            err,
+            DataError::InvalidLabel {
+                record: 1,
+                label: 1001,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        msg.contains("label 1001") && msg.contains("1..=1000"),
+        "{msg}"
+    );
 }

@@ -87,3 +87,20 @@ pub fn shared_datasets() -> Option<PathBuf> {
 pub fn at(c: usize, y: usize, x: usize) -> usize {
     c * PLANE_BYTES + y * IMAGE_SIZE + x
 }
+
+/// Asserts that `err`'s message holds every one of `parts`.
+pub fn says(err: &impl std::fmt::Display, parts: &[&str]) {
+    let msg = err.to_string();
+    for part in parts {
+        assert!(msg.contains(part), "{msg:?} lacks {part:?}");
+    }
+}
+
+/// A path that no one can open: a symbolic link to itself (permissions cannot stand in,
+/// the tests may run as root).
+#[cfg(unix)]
+pub fn self_link(dir: &Path, name: &str) -> PathBuf {
+    let link = dir.join(name);
+    std::os::unix::fs::symlink(&link, &link).expect("symlink");
+    link
+}
