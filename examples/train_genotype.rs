@@ -373,6 +373,8 @@ fn main() -> Result<()> {
             };
             let train = ImageFolder::open(dir.join("train"))?.with_transform(transform);
             let test = ImageFolder::open(dir.join("val"))?.with_transform(transform);
+            train.check_headers()?;
+            test.check_headers()?;
             if train.class_names() != test.class_names() {
                 bail!(
                     "{} and {} hold different class folders: the labels would not match",

@@ -418,36 +418,50 @@ fn strategy_flags_are_checked() {
 /// not with the kernel's silent kill.
 #[test]
 fn a_batch_past_the_memory_budget_names_the_setting() {
-    let root = tempfile::tempdir().expect("temp dir");
-    let out = root.path().join("run");
-    let output = Command::new(env!("CARGO_BIN_EXE_bionas"))
-        .args([
-            "search",
-            "--channels",
-            "8",
-            "--cells",
-            "3",
-            "--train-subset",
-            "400",
-        ])
-        .args(["--batch-size", "200", "--epochs", "1", "--out"])
-        .arg(&out)
-        .env("BIONAS_MEMORY_LIMIT", MEMORY_LIMIT)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the bionas binary runs");
-    let err = stderr(&output);
-    assert!(!output.status.success(), "stderr: {err}");
-    assert!(
-        err.contains("error: out of memory: the search holds"),
-        "{err}"
-    );
-    assert!(
-        err.contains("batch_size = 200, the --batch-size flag"),
-        "{err}"
-    );
-    assert!(err.contains("BIONAS_MEMORY_LIMIT"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
+    for (command, task) in [("search", "the search"), ("train", "training")] {
+        let root = tempfile::tempdir().expect("temp dir");
+        let out = root.path().join("run");
+        let output = Command::new(env!("CARGO_BIN_EXE_bionas"))
+            .args([command, "--channels", "8", "--cells", "3"])
+            .args([
+                "--train-subset",
+                "400",
+                "--batch-size",
+                "200",
+                "--epochs",
+                "1",
+            ])
+            .arg("--out")
+            .arg(&out)
+            .env("BIONAS_MEMORY_LIMIT", MEMORY_LIMIT)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("the bionas binary runs");
+        let err = stderr(&output);
+        assert!(!output.status.success(), "{command} stderr: {err}");
+        // Rust ends a process whose allocation fails with SIGABRT, after the message.
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                output.status.signal(),
+                Some(6),
+                "{command}: {:?}",
+                output.status
+            );
+        }
+        for part in [
+            &format!("error: out of memory: {task} holds"),
+            "past its budget of 120 MiB",
+            "batch_size = 200, the --batch-size flag",
+            "the last checkpoint is intact",
+            "BIONAS_MEMORY_LIMIT",
+        ] {
+            assert!(err.contains(part), "{command}: {part:?} not in {err}");
+        }
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(err.matches("out of memory").count(), 1, "said once: {err}");
+    }
 }
 
 /// Enough for the binary and the sample, far too little for that search step.

@@ -137,6 +137,22 @@ impl ImageFolder {
         })
     }
 
+    /// Reads the header of every image (its format and size, not its pixels) and names
+    /// the first file that is not a JPEG or PNG image, so that such a file stops a run
+    /// before it starts rather than when its batch comes. A file whose header is sound but
+    /// whose pixel data is damaged is still found only when it is decoded.
+    pub fn check_headers(&self) -> Result<()> {
+        for path in &self.files {
+            let (width, height) = reader(path)?
+                .into_dimensions()
+                .map_err(|e| image_error(path, e.to_string()))?;
+            if width == 0 || height == 0 {
+                return Err(image_error(path, format!("it is {width}x{height} pixels")));
+            }
+        }
+        Ok(())
+    }
+
     /// Decodes image `index` as 8-bit RGB.
     pub fn decode(&self, index: usize) -> Result<RgbImage> {
         check_indices(&[index], self.files.len())?;
@@ -243,23 +259,36 @@ fn panicked() -> DataError {
     }
 }
 
-/// Decodes one file as 8-bit RGB, guessing the format from its contents.
-fn decode(path: &Path) -> Result<RgbImage> {
-    let fail = |reason: String| DataError::Image {
+fn image_error(path: &Path, reason: String) -> DataError {
+    DataError::Image {
         path: path.to_path_buf(),
         reason,
-    };
+    }
+}
+
+/// Opens one file as an image, its format guessed from its contents.
+fn reader(path: &Path) -> Result<ImageReader<std::io::BufReader<fs::File>>> {
     let reader = ImageReader::open(path)
         .map_err(|source| DataError::Io {
             path: path.to_path_buf(),
             source,
         })?
         .with_guessed_format()
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| image_error(path, e.to_string()))?;
     if reader.format().is_none() {
-        return Err(fail("the contents are neither JPEG nor PNG".into()));
+        return Err(image_error(
+            path,
+            "the contents are neither JPEG nor PNG".into(),
+        ));
     }
-    let image = reader.decode().map_err(|e| fail(e.to_string()))?;
+    Ok(reader)
+}
+
+/// Decodes one file as 8-bit RGB, guessing the format from its contents.
+fn decode(path: &Path) -> Result<RgbImage> {
+    let image = reader(path)?
+        .decode()
+        .map_err(|e| image_error(path, e.to_string()))?;
     Ok(image.into_rgb8())
 }
 

@@ -266,6 +266,15 @@ fn a_file_that_is_not_an_image_fails_the_batch_with_its_name() {
         .expect("listing does not decode")
         .with_transform(tiny());
     assert_eq!(data.len(), 6);
+    // The text file fails the header check; the half PNG passes it (its header is whole).
+    let err = data.check_headers().expect_err("3.jpg is text");
+    assert!(
+        matches!(&err, DataError::Image { path, .. } if path.ends_with("a_dog/3.jpg")),
+        "{err:?}"
+    );
+    says(&err, &["3.jpg is not a readable JPEG or PNG image", "Jpeg"]);
+    let only_png = data.select(&[0, 1, 3, 4, 5]).expect("select");
+    only_png.check_headers().expect("every header is whole");
     for (index, name) in [(2, "3.jpg"), (5, "z.png")] {
         for mode in [Mode::Train, Mode::Eval] {
             let mut rng = StdRng::seed_from_u64(0);

@@ -24,8 +24,13 @@
 //! The budget is `BIONAS_MEMORY_LIMIT` when set (bytes, or with a `K`, `M` or `G`
 //! suffix), otherwise what the process holds at start-up plus the memory the system
 //! reports available (`MemAvailable` in `/proc/meminfo`, capped by a cgroup's
-//! `memory.max`), less 5% of it as a margin. Memory a GPU backend allocates on the device
-//! is not counted. Without [`enable`], or with another allocator, nothing is enforced.
+//! `memory.max`), less 5% of it as a margin. Without [`enable`], or with another
+//! allocator, nothing is enforced.
+//!
+//! Memory a GPU backend allocates on the device is not counted: when it runs out, the GPU
+//! runtime (CubeCL's memory pools, wgpu, the CUDA driver) panics. [`enable`] also installs
+//! [`install_device_hook`], a panic hook that follows such a panic's usual report with the
+//! same advice as a refused allocation; [`device_advice`] is its test.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::io::Write;
@@ -146,7 +151,58 @@ pub fn enable() -> Option<usize> {
         }),
     };
     set_limit(limit);
+    install_device_hook();
     limit
+}
+
+/// Fragments of the panic messages with which GPU runtimes report that device memory ran
+/// out, lower case: CubeCL's pools, wgpu's allocator and validation errors, the CUDA driver.
+const DEVICE_OUT_OF_MEMORY: [&str; 7] = [
+    "out of memory",
+    "outofmemory",
+    "out_of_memory",
+    "no pool handles allocation",
+    "no memory pool big enough",
+    "not enough memory left",
+    "buffertoobig",
+];
+
+/// The advice to print after a panic whose message says the device ran out of memory, or
+/// `None` for any other panic.
+pub fn device_advice(panic_message: &str) -> Option<String> {
+    let lower = panic_message.to_lowercase();
+    if !DEVICE_OUT_OF_MEMORY.iter().any(|f| lower.contains(f)) {
+        return None;
+    }
+    let mut out = String::from("error: out of memory on the device");
+    if let Some(task) = task_name() {
+        out.push_str(" during ");
+        out.push_str(task);
+    }
+    let _ = advise(&mut out);
+    out.push('.');
+    Some(out)
+}
+
+/// Adds [`device_advice`] to the report of every panic whose message calls for it, after
+/// the hook installed before (the usual report). Installed once per process.
+pub fn install_device_hook() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        previous(info);
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied());
+        if let Some(advice) = message.and_then(device_advice) {
+            eprintln!("{advice}");
+        }
+    }));
 }
 
 /// Sets (or, with `None`, removes) the budget in bytes.
@@ -253,6 +309,28 @@ fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1u64 << 20) as f64
 }
 
+/// What is running, as [`set_task`] last said.
+fn task_name() -> Option<&'static str> {
+    match TASK.load(Ordering::Relaxed) {
+        1 => Some("the search"),
+        2 => Some("training"),
+        _ => None,
+    }
+}
+
+/// What to try, when the running task's batch size is known (without allocating).
+fn advise(out: &mut impl std::fmt::Write) -> std::fmt::Result {
+    let batch = BATCH.load(Ordering::Relaxed);
+    if batch == 0 {
+        return Ok(());
+    }
+    write!(
+        out,
+        ". Lower the batch size (batch_size = {batch}, the --batch-size flag) and start \
+         again, or lower channels or cells; the last checkpoint is intact"
+    )
+}
+
 /// Prints why an allocation of `size` bytes was refused (once per process).
 fn report(size: usize, live: usize, limit: usize) {
     if REPORTED.swap(true, Ordering::Relaxed) {
@@ -264,27 +342,16 @@ fn report(size: usize, live: usize, limit: usize) {
         bytes: [0; 640],
         len: 0,
     };
-    let batch = BATCH.load(Ordering::Relaxed);
-    let task = match TASK.load(Ordering::Relaxed) {
-        1 => "the search",
-        2 => "training",
-        _ => "the process",
-    };
     let _ = write!(
         out,
-        "error: out of memory: {task} holds {:.0} MiB and asked for {:.0} MiB more, past \
-         its budget of {:.0} MiB",
+        "error: out of memory: {} holds {:.0} MiB and asked for {:.0} MiB more, past its \
+         budget of {:.0} MiB",
+        task_name().unwrap_or("the process"),
         mib(live),
         mib(size),
         mib(limit)
     );
-    if batch > 0 {
-        let _ = write!(
-            out,
-            ". Lower the batch size (batch_size = {batch}, the --batch-size flag) and start \
-             again, or lower channels or cells; the last checkpoint is intact"
-        );
-    }
+    let _ = advise(&mut out);
     let _ = writeln!(
         out,
         ". The budget is the memory this machine had available, or {LIMIT_VARIABLE}."

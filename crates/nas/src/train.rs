@@ -149,7 +149,14 @@ impl TrainConfig {
         };
         positive("epochs", self.epochs)?;
         positive("batch_size", self.batch_size)?;
-        self.optimiser().validate()?;
+        // The optimiser names its settings `weights.*`; here they are top-level fields.
+        self.optimiser().validate().map_err(|e| match e {
+            NasError::Config { setting, reason } => NasError::Config {
+                setting: setting.strip_prefix("weights.").unwrap_or(setting),
+                reason,
+            },
+            other => other,
+        })?;
         let within = |name: &'static str, v: f64, high: f64| {
             if (0.0..high).contains(&v) {
                 Ok(())

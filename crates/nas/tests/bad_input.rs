@@ -5,12 +5,14 @@ mod common;
 
 use std::path::Path;
 
+use bio_rules::LearningRule;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use nas::checkpoint::{Bundle, load_into, record_from_bytes, record_to_bytes};
 use nas::{NasError, SearchConfig};
 use search_space::genotype::known;
 use search_space::{Genotype, SpaceError};
+use serde_json::error::Category;
 use serde_json::{Value, json};
 
 use common::Cpu;
@@ -75,6 +77,7 @@ fn malformed_genotypes_name_the_cell_edge_and_defect() {
     message_has(&err, &["invalid type: string \"one\", expected usize"]);
 
     let err = edited(|g| g["normal"]["edges"][1]["input"] = json!(-1)).expect_err("negative");
+    assert!(matches!(err, SpaceError::Json { .. }), "{err:?}");
     message_has(&err, &["invalid value: integer `-1`"]);
 
     let err = Genotype::load("no/such/genotype.json").expect_err("missing file");
@@ -82,25 +85,17 @@ fn malformed_genotypes_name_the_cell_edge_and_defect() {
     message_has(&err, &["no/such/genotype.json"]);
 }
 
-fn refused(config: SearchConfig, setting: &str, reason: &str) {
-    let err = config.validate().expect_err(setting);
-    match &err {
-        NasError::Config { setting: s, .. } => assert_eq!(*s, setting, "{err}"),
-        other => panic!("expected a Config error for {setting}, got {other:?}"),
-    }
-    message_has(&err, &[setting, reason]);
-}
-
 #[test]
 fn zero_negative_and_non_numeric_settings_are_refused() {
     let base = common::tiny_config;
+    let refused = common::refused;
     refused(
         SearchConfig {
             batch_size: 0,
             ..base()
         },
         "batch_size",
-        "at least 1",
+        "must be at least 1",
     );
     refused(
         SearchConfig {
@@ -108,7 +103,7 @@ fn zero_negative_and_non_numeric_settings_are_refused() {
             ..base()
         },
         "channels",
-        "at least 1",
+        "must be at least 1",
     );
     refused(
         SearchConfig {
@@ -116,7 +111,7 @@ fn zero_negative_and_non_numeric_settings_are_refused() {
             ..base()
         },
         "epochs",
-        "at least 1",
+        "must be at least 1",
     );
     refused(
         SearchConfig {
@@ -124,7 +119,15 @@ fn zero_negative_and_non_numeric_settings_are_refused() {
             ..base()
         },
         "rules",
-        "the rule set is empty",
+        "the rule set is empty: give at least one of bp, fa, usf, brsf, frsf",
+    );
+    refused(
+        SearchConfig {
+            rules: vec![LearningRule::Fa, LearningRule::Usf, LearningRule::Fa],
+            ..base()
+        },
+        "rules",
+        "the rule set names `fa` twice",
     );
     refused(
         SearchConfig {
@@ -132,17 +135,31 @@ fn zero_negative_and_non_numeric_settings_are_refused() {
             ..base()
         },
         "train_fraction",
-        "between 0",
+        "must lie strictly between 0 and 1",
     );
     let mut config = base();
     config.weights.lr = -0.1;
-    refused(config, "weights.lr", "");
+    refused(config, "weights.lr", "must be positive");
     let mut config = base();
     config.arch.lr = 0.0;
-    refused(config, "arch.lr", "");
+    refused(config, "arch.lr", "must be positive");
     let mut config = base();
     config.weights.momentum = f64::NAN;
-    refused(config, "weights.momentum", "");
+    refused(
+        config,
+        "weights.momentum",
+        "must be finite and not negative",
+    );
+    let mut config = base();
+    config.weights.weight_decay = -3e-4;
+    refused(
+        config,
+        "weights.weight_decay",
+        "must be finite and not negative",
+    );
+    let mut config = base();
+    config.weights.grad_clip = 0.0;
+    refused(config, "weights.grad_clip", "must be positive");
 
     let text = serde_json::to_string(&base()).expect("json");
     for (from, to, expected) in [
@@ -151,6 +168,7 @@ fn zero_negative_and_non_numeric_settings_are_refused() {
             "\"batch_size\":\"twelve\"",
             "invalid type: string",
         ),
+        ("\"batch_size\":12", "\"batch_size\":many", "expected value"),
         (
             "\"batch_size\":12",
             "\"batch_size\":-12",
@@ -171,7 +189,14 @@ fn zero_negative_and_non_numeric_settings_are_refused() {
         assert!(text.contains(from), "{from} in {text}");
         let err =
             serde_json::from_str::<SearchConfig>(&text.replacen(from, to, 1)).expect_err(expected);
-        message_has(&err, &[expected]);
+        // A value of the wrong type or range is a data error; unquoted text a syntax error.
+        let kind = if expected == "expected value" {
+            Category::Syntax
+        } else {
+            Category::Data
+        };
+        assert_eq!(err.classify(), kind, "{err}");
+        message_has(&err, &[expected, "line 1"]);
     }
 }
 
@@ -210,10 +235,11 @@ fn truncated_foreign_and_oversized_checkpoints_are_refused() {
 
     let load = |bytes: &[u8]| {
         std::fs::write(&path, bytes).expect("write");
-        Bundle::load(&path).expect_err("refused")
+        let err = Bundle::load(&path).expect_err("refused");
+        assert!(matches!(err, NasError::Checkpoint { .. }), "{err:?}");
+        err
     };
     let err = load(&bytes[..bytes.len() / 2]);
-    assert!(matches!(err, NasError::Checkpoint { .. }), "{err:?}");
     message_has(&err, &[&path.display().to_string(), "truncated"]);
 
     let err = load(&framed(1, 0, &[]));

@@ -31,4 +31,24 @@ fn allocations_past_the_budget_are_refused_and_counted() {
     assert!(memory::peak_bytes() >= 1 << 30);
     drop(big);
     assert!(memory::live_bytes() < held + (16 << 20));
+
+    // A GPU runtime's panic for device memory gets the same advice; other panics none.
+    for message in [
+        "No pool handles allocation of size 411041792",
+        "wgpu error: Validation Error\n\nCaused by:\n  In Device::create_buffer\n    Not \
+         enough memory left.",
+        "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")",
+    ] {
+        let advice = memory::device_advice(message).expect(message);
+        assert_eq!(
+            advice,
+            "error: out of memory on the device during the search. Lower the batch size \
+             (batch_size = 4096, the --batch-size flag) and start again, or lower channels \
+             or cells; the last checkpoint is intact."
+        );
+    }
+    assert_eq!(
+        memory::device_advice("index out of bounds: the len is 3"),
+        None
+    );
 }

@@ -8,8 +8,8 @@ use common::Cpu;
 
 use burn::backend::Autodiff;
 use nas::{
-    EgNasConfig, EpochReport, RunDir, SearchConfig, SearchObserver, Silent, StepReport, Strategy,
-    resume, search,
+    EgNasConfig, EpochReport, NasError, RunDir, SearchConfig, SearchObserver, Silent, StepReport,
+    Strategy, resume, search,
 };
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -116,7 +116,11 @@ fn refuses_edited_settings_and_damaged_checkpoints(config: &SearchConfig) {
     edited["channels"] = serde_json::json!(4);
     std::fs::write(&config_path, edited.to_string()).expect("edit");
     let err = resume::<Ad>(&dir, &data, &device, &mut Silent).expect_err("refused");
-    assert!(err.to_string().contains("channels"), "{err}");
+    assert!(matches!(err, NasError::Resume { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("the settings differ") && err.to_string().contains("channels"),
+        "{err}"
+    );
     std::fs::write(&config_path, &original).expect("restore");
     let checkpoint = dir.join(nas::CHECKPOINT);
     let mut bytes = std::fs::read(&checkpoint).expect("checkpoint");
@@ -124,7 +128,11 @@ fn refuses_edited_settings_and_damaged_checkpoints(config: &SearchConfig) {
     bytes[middle] ^= 1;
     std::fs::write(&checkpoint, bytes).expect("damage");
     let err = resume::<Ad>(&dir, &data, &device, &mut Silent).expect_err("refused");
-    assert!(err.to_string().contains("checksum"), "{err}");
+    assert!(matches!(err, NasError::Checkpoint { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("checksum") && err.to_string().contains("checkpoint.bin"),
+        "{err}"
+    );
 }
 
 #[test]

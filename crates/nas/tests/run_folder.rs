@@ -34,4 +34,11 @@ fn a_second_run_in_the_same_folder_is_refused_while_the_first_lives() {
     drop(resumed);
     let err = RunDir::create(&path).expect_err("a finished run is not overwritten");
     assert!(matches!(err, NasError::OutputExists { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} already holds a run (config.json exists); choose another output folder",
+            path.display()
+        )
+    );
 }

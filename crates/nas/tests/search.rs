@@ -188,7 +188,20 @@ fn invalid_settings_are_refused_before_any_work() {
     let data = common::tiny_data(&common::tiny_config());
     let err = search::<Ad>(&config, &data, &Default::default(), None, &mut Silent)
         .expect_err("batch size 0");
-    assert!(err.to_string().contains("batch_size"), "{err}");
+    assert!(
+        matches!(
+            err,
+            NasError::Config {
+                setting: "batch_size",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "invalid setting `batch_size`: must be at least 1"
+    );
 }
 
 #[derive(Module, Debug)]

@@ -143,27 +143,56 @@ fn schedules_follow_the_recipes() {
         serde_json::from_str::<TrainConfig>(&json).expect("parse"),
         imagenet
     );
-    for bad in [
-        TrainConfig {
-            epochs: 0,
-            ..cifar.clone()
-        },
-        TrainConfig {
-            drop_path: 1.0,
-            ..cifar.clone()
-        },
-        TrainConfig {
-            lr: -1.0,
-            ..cifar.clone()
-        },
-        TrainConfig {
-            schedule: LrSchedule::Exponential { gamma: 0.0 },
-            ..cifar.clone()
-        },
+    for (bad, setting, reason) in [
+        (
+            TrainConfig {
+                epochs: 0,
+                ..cifar.clone()
+            },
+            "epochs",
+            "must be at least 1",
+        ),
+        (
+            TrainConfig {
+                drop_path: 1.0,
+                ..cifar.clone()
+            },
+            "drop_path",
+            "must lie in [0, 1)",
+        ),
+        (
+            TrainConfig {
+                lr: -1.0,
+                ..cifar.clone()
+            },
+            "lr",
+            "must be positive",
+        ),
+        (
+            TrainConfig {
+                momentum: -0.9,
+                ..cifar.clone()
+            },
+            "momentum",
+            "must be finite and not negative",
+        ),
+        (
+            TrainConfig {
+                schedule: LrSchedule::Exponential { gamma: 0.0 },
+                ..cifar.clone()
+            },
+            "schedule.gamma",
+            "must lie in (0, 1]",
+        ),
     ] {
+        let err = bad.validate().expect_err(setting);
         assert!(
-            matches!(bad.validate(), Err(NasError::Config { .. })),
-            "{bad:?}"
+            matches!(&err, NasError::Config { setting: s, .. } if *s == setting),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("invalid setting `{setting}`: {reason}")
         );
     }
 }
@@ -295,4 +324,40 @@ fn tiny_inner() -> Network<Cpu> {
         .with_std([0.25; 3])
         .init(&Default::default())
         .expect("valid")
+}
+
+#[test]
+fn missing_truncated_and_foreign_model_files_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = RunDir::create(dir.path().join("run")).expect("run dir");
+    nas::train::save_checkpoint(&run, "best.mpk", &tiny_inner()).expect("save");
+    let device = Default::default();
+    let path = run.path().join("best.mpk");
+    let refused = |path: &std::path::Path, model: Network<Cpu>, parts: &[&str]| {
+        let err = load_checkpoint(path, model, &device).expect_err("refused");
+        assert!(matches!(err, NasError::Checkpoint { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        for part in parts {
+            assert!(message.contains(part), "{part:?} not in {message}");
+        }
+    };
+    refused(
+        &run.path().join("gone.mpk"),
+        tiny_inner(),
+        &["cannot read it"],
+    );
+    let bytes = std::fs::read(&path).expect("read");
+    let cut = run.path().join("cut.mpk");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    refused(&cut, tiny_inner(), &[]);
+    let wider = NetworkConfig::new(known::biodarts())
+        .with_channels(4)
+        .with_layers(3)
+        .with_classes(2)
+        .with_auxiliary(true)
+        .init(&Default::default())
+        .expect("valid");
+    refused(&path, wider, &["saved from another network"]);
+    load_checkpoint(&path, tiny_inner(), &device).expect("the file itself is sound");
 }

@@ -172,15 +172,25 @@ fn json_round_trip_validation_and_files() {
     );
     let mut no_rule = genotype;
     no_rule.edges[1].rule = None;
-    assert!(matches!(
-        no_rule.validate(),
-        Err(SpaceError::Nb201BadCandidate { edge: 1, .. })
-    ));
+    let err = no_rule.validate().expect_err("a convolution needs a rule");
+    assert!(
+        matches!(err, SpaceError::Nb201BadCandidate { edge: 1, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("has weights but no learning rule"),
+        "{err}"
+    );
     let unknown_field = json.replacen("\"edges\"", "\"cells\"", 1);
-    assert!(matches!(
-        Nb201Genotype::from_json(&unknown_field),
-        Err(SpaceError::Json { .. })
-    ));
+    let err = Nb201Genotype::from_json(&unknown_field).expect_err("unknown field");
+    assert!(matches!(err, SpaceError::Json { .. }), "{err:?}");
+    assert!(err.to_string().contains("unknown field `cells`"), "{err}");
+    // Five edges instead of six (NAS-Bench-201 edges are positional: no node indices).
+    let mut value: serde_json::Value = serde_json::from_str(&json).expect("json");
+    value["edges"].as_array_mut().expect("edges").pop();
+    let err = Nb201Genotype::from_json(&value.to_string()).expect_err("five edges");
+    assert!(matches!(err, SpaceError::Json { .. }), "{err:?}");
+    assert!(err.to_string().contains("invalid length 5"), "{err}");
 
     let path = std::env::temp_dir().join(format!("nb201-genotype-{}.json", std::process::id()));
     genotype.save(&path).expect("written");
@@ -254,7 +264,9 @@ fn the_default_supernet_is_nb201s_size() {
     let empty = config
         .with_rules(Vec::new())
         .init::<Cpu>(&Default::default());
-    assert!(empty.is_err());
+    let err = empty.expect_err("no rule, no convolution candidate");
+    assert!(matches!(err, SpaceError::NoRules), "{err:?}");
+    assert!(err.to_string().contains("the rule set is empty"), "{err}");
 }
 
 /// `α` rows that make the given candidate of each edge win by a wide margin.
@@ -348,10 +360,14 @@ fn final_network_parameter_count_by_hand() {
     assert_eq!(net.feedback_len(), 19 * (4 * 4 + 8 * 8 + 16 * 16));
 
     let bad = Nb201NetworkConfig::new(genotype).with_cells_per_stage(0);
-    assert!(matches!(
-        bad.init::<Cpu>(&Default::default()),
-        Err(SpaceError::Size(_))
-    ));
+    let err = bad
+        .init::<Cpu>(&Default::default())
+        .expect_err("no cell per stage");
+    assert!(matches!(err, SpaceError::Size(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "invalid network configuration: channels, cells_per_stage and classes must be at least 1"
+    );
 }
 
 #[test]

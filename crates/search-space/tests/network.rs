@@ -216,14 +216,29 @@ fn normalising_inside_equals_normalising_outside() {
 #[test]
 fn bad_sizes_are_refused_with_a_message() {
     let device = Default::default();
-    for config in [
-        small().with_channels(0),
-        small().with_layers(0),
-        small().with_std([1.0, 0.0, 1.0]),
-        small().with_layers(2).with_auxiliary(true),
+    for (config, expected) in [
+        (
+            small().with_channels(0),
+            "channels, layers and classes must be at least 1",
+        ),
+        (
+            small().with_layers(0),
+            "channels, layers and classes must be at least 1",
+        ),
+        (
+            small().with_std([1.0, 0.0, 1.0]),
+            "std must be positive and finite",
+        ),
+        (
+            small().with_layers(2).with_auxiliary(true),
+            "the auxiliary head needs at least 3 cells",
+        ),
     ] {
         match config.init::<Cpu>(&device) {
-            Err(SpaceError::Size(message)) => assert!(!message.is_empty()),
+            Err(err @ SpaceError::Size(_)) => assert_eq!(
+                err.to_string(),
+                format!("invalid network configuration: {expected}")
+            ),
             other => panic!("expected a size error, got {other:?}"),
         }
     }

@@ -299,17 +299,33 @@ fn malformed_genotypes_are_refused_with_the_reason() {
 
     let mut g = known::biodarts();
     g.normal.concat = vec![2, 2];
-    assert!(matches!(g.validate(), Err(SpaceError::BadConcat { .. })));
+    let err = g.validate().expect_err("a node twice");
+    assert!(matches!(err, SpaceError::BadConcat { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "normal cell: concat [2, 2] must list distinct nodes among 2..6"
+    );
 
     let bad_op = known::biodarts()
         .to_json()
         .replacen("max_pool_3x3", "conv_7x7", 1);
     let err = Genotype::from_json(&bad_op).expect_err("unknown op");
-    assert!(err.to_string().contains("conv_7x7"), "{err}");
+    assert!(matches!(err, SpaceError::Json { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("unknown variant `conv_7x7`"),
+        "{err}"
+    );
     let bad_rule = known::biodarts()
         .to_json()
         .replacen("\"frsf\"", "\"hebb\"", 1);
-    assert!(Genotype::from_json(&bad_rule).is_err());
+    let err = Genotype::from_json(&bad_rule).expect_err("unknown rule");
+    assert!(matches!(err, SpaceError::Json { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("<string>: not a valid genotype JSON")
+            && message.contains("unknown variant `hebb`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -380,10 +396,9 @@ fn darts_text_errors_say_where_and_what() {
     }
     // Well-formed text of a bad genotype gets the usual validation error.
     let duplicated = good.replace("('skip_connect', 1)", "('skip_connect', 0)");
-    assert!(matches!(
-        Genotype::from_darts(&duplicated),
-        Err(SpaceError::DuplicateInput { .. })
-    ));
+    let err = Genotype::from_darts(&duplicated).expect_err("duplicated");
+    assert!(matches!(err, SpaceError::DuplicateInput { .. }), "{err:?}");
+    assert!(err.to_string().contains("reads state 0 twice"), "{err}");
 }
 
 #[test]
@@ -439,6 +454,10 @@ fn partial_channels_and_edge_normalisation() {
         .with_partial_channels(4)
         .init::<B>(&device)
         .expect_err("6 channels cannot be split in 4");
+    assert!(
+        matches!(err, SpaceError::PartialChannels { channels: 6, k: 4 }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("6 channels"), "{err}");
 
     let images = Tensor::<B, 4>::random(

@@ -232,6 +232,9 @@ impl DataSettings {
         let root = dir.join(part);
         let folder = ImageFolder::open(&root)
             .with_context(|| format!("cannot open the image folder {}", root.display()))?;
+        folder
+            .check_headers()
+            .with_context(|| format!("a file in {} is not an image", root.display()))?;
         Ok(folder.with_transform(transform))
     }
 }

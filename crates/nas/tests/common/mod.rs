@@ -34,3 +34,17 @@ pub fn tiny_config() -> SearchConfig {
 pub fn tiny_data(config: &SearchConfig) -> SearchData {
     SearchData::split(&sample(), config).expect("split")
 }
+
+/// Asserts that `config` is refused for `setting` with exactly `reason`.
+#[track_caller]
+pub fn refused(config: SearchConfig, setting: &str, reason: &str) {
+    let err = config.validate().expect_err(setting);
+    match &err {
+        nas::NasError::Config { setting: s, .. } => assert_eq!(*s, setting, "{err}"),
+        other => panic!("expected a Config error for {setting}, got {other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        format!("invalid setting `{setting}`: {reason}")
+    );
+}
