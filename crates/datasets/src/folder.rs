@@ -64,7 +64,7 @@ impl ImageFolder {
 
         let (mut names, mut files, mut labels) = (Vec::new(), Vec::new(), Vec::new());
         for (label, dir) in classes.into_iter().enumerate() {
-            let images = list(&dir, |p| is_image(p))?;
+            let images = list(&dir, is_image)?;
             images.iter().try_for_each(|p| check_image_file(p))?;
             if images.is_empty() {
                 return Err(DataError::EmptyClass { path: dir });
