@@ -286,10 +286,34 @@ fn decode<B: Backend, R: Record<B>, const LIMIT: usize>(
     Ok(record)
 }
 
+thread_local! {
+    /// Set while [`guarded`] runs on this thread: its panics become errors, unprinted.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook that keeps quiet about the panics [`guarded`]
+/// turns into errors and hands every other panic to the hook installed before it.
+fn install_quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs `f`, turning a panic (Burn's record code panics on damaged or mismatched
-/// records) into a checkpoint error about `what` in `path`.
+/// records) into a checkpoint error about `what` in `path`; the panic itself is not
+/// printed.
 pub fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+    install_quiet_hook();
+    let was_quiet = QUIET.with(|q| q.replace(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was_quiet));
+    outcome.map_err(|panic| {
         let message = panic
             .downcast_ref::<String>()
             .map(String::as_str)

@@ -392,6 +392,10 @@ impl WeightOptim {
         check_rate("weights.lr", self.lr, false)?;
         check_rate("weights.lr_min", self.lr_min, true)?;
         check_rate("weights.momentum", self.momentum, true)?;
+        if self.momentum >= 1.0 {
+            // The velocity would then grow without bound.
+            return Err(NasError::config("weights.momentum", "must be below 1"));
+        }
         check_rate("weights.weight_decay", self.weight_decay, true)?;
         check_rate("weights.grad_clip", self.grad_clip, false)
     }

@@ -26,15 +26,17 @@ pub enum NasError {
     /// The loss stopped being a finite number.
     #[error(
         "the {phase} loss became {value} at epoch {epoch}, step {step}; try a lower learning \
-         rate (weights.lr or arch.lr), a smaller grad_clip, or another seed"
+         rate ({}), a smaller grad_clip, or another seed",
+        learning_rates(phase)
     )]
     Diverged {
-        /// `weight`, `architecture`, `training` or `validation`.
+        /// `weight`, `architecture` or `search validation` in a search; `training` or
+        /// `validation` in retraining.
         phase: &'static str,
         /// 0-based epoch.
         epoch: usize,
-        /// 0-based step within the epoch; for `validation`, the epoch's last step (the
-        /// validation pass follows it).
+        /// 0-based step within the epoch; for a validation phase, the epoch's last step
+        /// (the validation pass follows it).
         step: usize,
         /// The value (NaN or infinite).
         value: f32,
@@ -103,6 +105,14 @@ pub enum NasError {
         /// The folder.
         path: PathBuf,
     },
+}
+
+/// The settings that hold the learning rates of the run a phase belongs to.
+fn learning_rates(phase: &str) -> &'static str {
+    match phase {
+        "weight" | "architecture" | "search validation" => "weights.lr or arch.lr",
+        _ => "lr",
+    }
 }
 
 impl NasError {

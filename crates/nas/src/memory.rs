@@ -144,7 +144,16 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Budgeted<A> {
 /// in bytes, or `None` when neither gives one. Call it once, early.
 pub fn enable() -> Option<usize> {
     let limit = match std::env::var(LIMIT_VARIABLE) {
-        Ok(text) => parse_size(&text),
+        Ok(text) => {
+            let limit = parse_size(&text);
+            if limit.is_none() {
+                eprintln!(
+                    "warning: {LIMIT_VARIABLE}={text:?} is not a size (bytes, or with a K, M \
+                     or G suffix, e.g. 12G); no memory budget is enforced"
+                );
+            }
+            limit
+        }
         Err(_) => system_available().map(|available| {
             let margin = available / 20;
             LIVE.load(Ordering::Relaxed) + available - margin
@@ -344,7 +353,7 @@ fn report(size: usize, live: usize, limit: usize) {
     };
     let _ = write!(
         out,
-        "error: out of memory: {} holds {:.0} MiB and asked for {:.0} MiB more, past its \
+        "error: out of memory: {} holds {:.1} MiB and asked for {:.1} MiB more, past its \
          budget of {:.0} MiB",
         task_name().unwrap_or("the process"),
         mib(live),

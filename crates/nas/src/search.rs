@@ -232,6 +232,7 @@ where
 {
     let Some(checkpoint) = Checkpoint::load(run)? else {
         // Stopped before its first epoch ended: nothing to keep, start over in place.
+        refuse_restart_over_results(run, CHECKPOINT, &["genotype.json"])?;
         log_line(run, "no checkpoint yet: starting again from epoch 0")?;
         start_files(run, config)?;
         let state = SearchState::<B, M>::new(config, build, device)?;
@@ -367,12 +368,7 @@ where
         return Ok(());
     }
     let differing = match (serde_json::to_value(&saved), serde_json::to_value(config)) {
-        (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) => a
-            .iter()
-            .filter(|(k, v)| b.get(*k) != Some(v))
-            .map(|(k, _)| k.clone())
-            .collect::<Vec<_>>()
-            .join(", "),
+        (Ok(a), Ok(b)) => changed_keys(&a, &b).join(", "),
         _ => String::new(),
     };
     Err(NasError::Resume {
@@ -380,6 +376,62 @@ where
         reason: format!(
             "the settings differ from those this checkpoint was written with (changed: \
              {differing}); restore them, or start a new run"
+        ),
+    })
+}
+
+/// The dotted paths (`network.genotype.normal`) at which two JSON values differ, down to
+/// the first level that is not an object on both sides.
+pub(crate) fn changed_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value::Object;
+    let mut out = Vec::new();
+    let (Object(a), Object(b)) = (a, b) else {
+        if a != b {
+            out.push(String::new());
+        }
+        return out;
+    };
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    let null = serde_json::Value::Null;
+    for key in keys {
+        let (x, y) = (a.get(key).unwrap_or(&null), b.get(key).unwrap_or(&null));
+        for inner in changed_keys(x, y) {
+            out.push(if inner.is_empty() {
+                key.clone()
+            } else {
+                format!("{key}.{inner}")
+            });
+        }
+    }
+    out
+}
+
+/// Refuses to start a run over in `run` when its checkpoint (`checkpoint`) is missing but
+/// finished epochs are recorded (`metrics.csv` beyond its header, or any of `results`):
+/// starting over would overwrite them.
+pub(crate) fn refuse_restart_over_results(
+    run: &RunDir,
+    checkpoint: &str,
+    results: &[&str],
+) -> Result<()> {
+    let metrics = std::fs::read_to_string(run.path().join("metrics.csv")).unwrap_or_default();
+    let mut found: Vec<&str> = results
+        .iter()
+        .copied()
+        .filter(|name| run.path().join(name).symlink_metadata().is_ok())
+        .collect();
+    if metrics.lines().count() > 1 {
+        found.insert(0, "metrics.csv");
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(NasError::Resume {
+        path: run.path().to_path_buf(),
+        reason: format!(
+            "{checkpoint} is missing but the folder holds finished epochs ({}); starting over \
+             would overwrite them: restore {checkpoint}, or start a new run in another folder",
+            found.join(", ")
         ),
     })
 }
@@ -485,6 +537,10 @@ where
         build: fn(&SearchConfig, &B::Device) -> Result<M>,
         device: &B::Device,
     ) -> Result<Self> {
+        // Building the supernet may already be too much for the memory budget.
+        crate::memory::set_task(crate::memory::Task::Search {
+            batch_size: config.batch_size,
+        });
         B::seed(device, config.seed);
         let model = build(config, device)?;
         let augmentation = config.augment.then_some(Augmentation::STANDARD);
@@ -645,7 +701,7 @@ where
         // such an epoch must not become the checkpoint.
         finite(
             valid_loss as f32,
-            "validation",
+            "search validation",
             epoch,
             steps.saturating_sub(1),
         )?;

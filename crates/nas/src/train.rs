@@ -20,7 +20,6 @@
 use bio_rules::RuleBackend;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{GradientsParams, Optimizer};
-use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{ElementConversion, Int, Tensor};
@@ -382,11 +381,19 @@ where
     let path = run.path().join(TRAIN_CHECKPOINT);
     if !path.exists() {
         // Stopped before its first epoch ended: start over in place.
+        crate::search::refuse_restart_over_results(
+            run,
+            TRAIN_CHECKPOINT,
+            &["best.mpk", "last.mpk", "result.json"],
+        )?;
         crate::search::log_line(run, "no checkpoint yet: starting again from epoch 0")?;
         return train(model, config, data, run, observer);
     }
     let bundle = Bundle::load(&path)?;
     crate::search::check_settings(&bundle, &path, config)?;
+    if let Some(saved) = bundle.get(RUN_CONFIG) {
+        check_run_config(run, &path, saved)?;
+    }
     let progress: Progress = serde_json::from_slice(bundle.require("state", &path)?)
         .map_err(|e| corrupt(&path, format!("the state section is not valid: {e}")))?;
     let record =
@@ -608,6 +615,9 @@ fn save_state<B: AutodiffBackend + RuleBackend>(
     })?;
     bundle.put("state", state);
     bundle.put("config", serde_json::to_vec(config).unwrap_or_default());
+    if let Ok(text) = std::fs::read(run.path().join(RUN_CONFIG_FILE)) {
+        bundle.put(RUN_CONFIG, text);
+    }
     bundle.put(
         "model",
         record_to_bytes::<B, _>(model.clone().into_record())?,
@@ -618,6 +628,40 @@ fn save_state<B: AutodiffBackend + RuleBackend>(
         bundle.put("best", record_to_bytes::<B::InnerBackend, _>(record)?);
     }
     bundle.save(run, TRAIN_CHECKPOINT)
+}
+
+/// The checkpoint section holding the run folder's `config.json` as it was.
+const RUN_CONFIG: &str = "run_config";
+/// The file a caller may write into the run folder to describe the whole run (the command
+/// line writes the network and data settings there); it becomes part of each checkpoint.
+const RUN_CONFIG_FILE: &str = "config.json";
+
+/// Compares the run folder's `config.json` with the copy in the checkpoint: a resumed run
+/// must rebuild the same network, and an edit could change it without changing a shape.
+fn check_run_config(run: &RunDir, path: &std::path::Path, saved: &[u8]) -> Result<()> {
+    let file = run.path().join(RUN_CONFIG_FILE);
+    let resume_error = |reason: String| NasError::Resume {
+        path: run.path().to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read(&file).map_err(|e| {
+        resume_error(format!(
+            "{RUN_CONFIG_FILE} cannot be read ({e}); the checkpoint has it"
+        ))
+    })?;
+    let now: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| resume_error(format!("{RUN_CONFIG_FILE} is not valid JSON: {e}")))?;
+    let then: serde_json::Value = serde_json::from_slice(saved)
+        .map_err(|e| corrupt(path, format!("the run_config section is not valid: {e}")))?;
+    let changed = crate::search::changed_keys(&then, &now);
+    if changed.is_empty() {
+        return Ok(());
+    }
+    Err(resume_error(format!(
+        "{RUN_CONFIG_FILE} differs from the settings this checkpoint was written with \
+         (changed: {}); restore them, or start a new run",
+        changed.join(", ")
+    )))
 }
 
 fn name_of(split: &'static str) -> &'static str {
@@ -723,33 +767,42 @@ where
     Ok((loss / n, correct as f64 / n))
 }
 
-/// Writes a model's record (full precision) to `name` in `run`, atomically.
+/// The `kind` section of a network's weights file, which a search checkpoint lacks.
+const WEIGHTS_KIND: &[u8] = b"network weights";
+
+/// Writes a model's record (full precision) to `name` in `run`, atomically, framed as a
+/// checkpoint [`Bundle`] (so with a checksum) with a `kind` and a `model` section.
 pub fn save_checkpoint<B: Backend, M: Module<B>>(
     run: &RunDir,
     name: &str,
     model: &M,
 ) -> Result<()> {
-    let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-    let bytes = Recorder::<B>::record(&recorder, model.clone().into_record(), ()).map_err(|e| {
-        NasError::Io {
-            path: run.path().join(name),
-            source: std::io::Error::other(e),
-        }
-    })?;
-    run.write_atomic(name, &bytes)
+    let mut bundle = Bundle::new();
+    bundle.put("kind", WEIGHTS_KIND.to_vec());
+    bundle.put(
+        "model",
+        record_to_bytes::<B, _>(model.clone().into_record())?,
+    );
+    bundle.save(run, name)
 }
 
-/// Loads a record written by [`save_checkpoint`] into `model` (built with the same
-/// configuration). A missing, damaged or foreign file is a [`NasError::Checkpoint`] that
-/// names it.
+/// Loads a file written by [`save_checkpoint`] into `model` (built with the same
+/// configuration). A missing, damaged (checksum) or foreign file, or another kind of
+/// checkpoint, is a [`NasError::Checkpoint`] that names it.
 pub fn load_checkpoint<B: Backend, M: Module<B>>(
     path: &std::path::Path,
     model: M,
     device: &B::Device,
 ) -> Result<M> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| crate::checkpoint::corrupt(path, format!("cannot read it: {e}")))?;
-    let record = record_from_bytes::<B, M::Record>(&bytes, device, path, "model")?;
+    let bytes = std::fs::read(path).map_err(|e| corrupt(path, format!("cannot read it: {e}")))?;
+    let bundle = Bundle::from_bytes(&bytes, path)?;
+    if bundle.get("kind") != Some(WEIGHTS_KIND) {
+        let reason = "not a trained network's weights (a search's or a retraining's \
+                      checkpoint.bin?); give best.mpk or last.mpk";
+        return Err(corrupt(path, reason.into()));
+    }
+    let record =
+        record_from_bytes::<B, M::Record>(bundle.require("model", path)?, device, path, "model")?;
     crate::checkpoint::load_into(model, record, path, "model")
 }
 

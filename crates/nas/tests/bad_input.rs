@@ -360,3 +360,28 @@ fn a_record_whose_buffer_does_not_fit_its_type_is_refused() {
     assert!(matches!(err, NasError::Checkpoint { .. }), "{err:?}");
     message_has(&err, &["record_buffer_not_whole_elements", "damaged"]);
 }
+
+#[test]
+fn divergence_advice_names_the_run_s_own_learning_rates() {
+    let diverged = |phase| NasError::Diverged {
+        phase,
+        epoch: 2,
+        step: 5,
+        value: f32::NAN,
+    };
+    for (phase, settings) in [
+        ("weight", "weights.lr or arch.lr"),
+        ("architecture", "weights.lr or arch.lr"),
+        ("search validation", "weights.lr or arch.lr"),
+        ("training", "lr"),
+        ("validation", "lr"),
+    ] {
+        assert_eq!(
+            diverged(phase).to_string(),
+            format!(
+                "the {phase} loss became NaN at epoch 2, step 5; try a lower learning rate \
+                 ({settings}), a smaller grad_clip, or another seed"
+            )
+        );
+    }
+}

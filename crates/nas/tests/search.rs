@@ -160,7 +160,8 @@ fn a_search_diverging_after_a_good_epoch_keeps_that_epoch_checkpoint() {
     assert!(!value.is_finite());
     let message = err.to_string();
     assert!(
-        message.contains("at epoch 1") && message.contains("try a lower learning rate"),
+        message.contains("at epoch 1")
+            && message.contains("try a lower learning rate (weights.lr or arch.lr)"),
         "{message}"
     );
     let metrics = std::fs::read_to_string(path.join("metrics.csv")).expect("metrics");

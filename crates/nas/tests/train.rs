@@ -178,6 +178,14 @@ fn schedules_follow_the_recipes() {
         ),
         (
             TrainConfig {
+                momentum: 2.0,
+                ..cifar.clone()
+            },
+            "momentum",
+            "must be below 1",
+        ),
+        (
+            TrainConfig {
                 schedule: LrSchedule::Exponential { gamma: 0.0 },
                 ..cifar.clone()
             },
@@ -267,7 +275,7 @@ fn non_finite_training_stops_with_advice_and_keeps_the_last_good_checkpoint() {
         other => panic!("expected divergence, got {other}"),
     }
     assert!(
-        message.contains("learning rate") && message.contains("epoch 1"),
+        message.contains("try a lower learning rate") && message.contains("epoch 1"),
         "{message}"
     );
     let metrics = std::fs::read_to_string(run.path().join("metrics.csv")).expect("metrics");
@@ -360,4 +368,76 @@ fn missing_truncated_and_foreign_model_files_are_refused() {
         .expect("valid");
     refused(&path, wider, &["saved from another network"]);
     load_checkpoint(&path, tiny_inner(), &device).expect("the file itself is sound");
+    // One flipped bit anywhere is caught by the checksum.
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x40;
+    let flip = run.path().join("flip.mpk");
+    std::fs::write(&flip, &flipped).expect("write");
+    refused(&flip, tiny_inner(), &["checksum does not match"]);
+    // A checkpoint bundle that is not a network's weights file (a training checkpoint
+    // holds a `model` section too).
+    let mut other = nas::checkpoint::Bundle::new();
+    other.put("model", vec![0; 16]);
+    let other_path = run.path().join("checkpoint-as.mpk");
+    std::fs::write(&other_path, other.to_bytes()).expect("write");
+    refused(
+        &other_path,
+        tiny_inner(),
+        &["not a trained network's weights"],
+    );
+}
+
+#[test]
+fn a_resume_refuses_an_edited_config_json_and_never_overwrites_finished_epochs() {
+    let _turn = serial();
+    let data = shades(24);
+    let (train_idx, valid_idx): (Vec<_>, Vec<_>) = ((0..16).collect(), (16..24).collect());
+    let split = || TrainData {
+        train: Selection::new(&data, &train_idx),
+        valid: Selection::new(&data, &valid_idx),
+        test: None,
+    };
+    let config = TrainConfig {
+        epochs: 1,
+        ..tiny_config()
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("run");
+    let written = r#"{"network": {"rule": "fa", "channels": 2}, "note": "x"}"#;
+    {
+        let run = RunDir::create(&path).expect("run dir");
+        std::fs::write(path.join("config.json"), written).expect("config");
+        train(tiny_network(), &config, split(), &run, &mut Silent).expect("trains");
+    }
+    let resume = || {
+        let run = RunDir::open(&path).expect("reopen");
+        nas::resume_training(tiny_network(), &config, split(), &run, &mut Silent)
+    };
+    // Reformatting is not an edit.
+    std::fs::write(path.join("config.json"), written.replace(' ', "\n")).expect("config");
+    resume().expect("the same settings resume");
+    let edited = r#"{"network": {"rule": "usf", "channels": 2}, "note": "x"}"#;
+    std::fs::write(path.join("config.json"), edited).expect("edit");
+    let err = resume().expect_err("edited");
+    assert!(matches!(err, NasError::Resume { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(
+            "config.json differs from the settings this checkpoint was written with \
+                       (changed: network.rule)"
+        ),
+        "{err}"
+    );
+    std::fs::write(path.join("config.json"), written).expect("restore");
+    let best = std::fs::read(path.join("best.mpk")).expect("best");
+    std::fs::remove_file(path.join("checkpoint.bin")).expect("remove");
+    let err = resume().expect_err("no checkpoint, finished epochs");
+    assert!(matches!(err, NasError::Resume { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(
+            "checkpoint.bin is missing but the folder holds finished epochs (metrics.csv, \
+             best.mpk, last.mpk, result.json)"
+        ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(path.join("best.mpk")).expect("kept"), best);
 }
