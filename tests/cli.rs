@@ -97,6 +97,17 @@ fn show_reads_darts_text_files_and_rejects_bad_ones() {
     assert_fails_with(&bionas_in(dir.path(), &["show", "bad.txt"]), &["bad.txt"]);
     let missing = bionas_in(dir.path(), &["show", "missing.json"]);
     assert_fails_with(&missing, &["missing.json", "biodarts"]);
+    // A JSON genotype that parses but does not validate is named with its defect.
+    let mut seven = known::biodarts();
+    seven.normal.edges.pop();
+    let json = serde_json::to_string(&seven).expect("json");
+    std::fs::write(dir.path().join("seven.json"), &json).expect("write");
+    let output = bionas_in(dir.path(), &["show", "seven.json"]);
+    assert_fails_with(&output, &["seven.json: not a valid genotype", "7 edges"]);
+    // An editor's byte-order mark is not part of the genotype.
+    let bom = format!("\u{feff}{}", known::darts_v2().to_json());
+    std::fs::write(dir.path().join("bom.json"), bom).expect("write");
+    assert_ok(&bionas_in(dir.path(), &["show", "bom.json"]));
 }
 
 #[test]
@@ -462,6 +473,26 @@ fn a_batch_past_the_memory_budget_names_the_setting() {
         assert!(!err.contains("panicked"), "{err}");
         assert_eq!(err.matches("out of memory").count(), 1, "said once: {err}");
     }
+}
+
+#[test]
+fn a_memory_limit_that_is_not_a_size_is_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(env!("CARGO_BIN_EXE_bionas"))
+        .args(["show", "biodarts", "--out"])
+        .arg(dir.path().join("cells.svg"))
+        .env("BIONAS_MEMORY_LIMIT", "lots")
+        .output()
+        .expect("the bionas binary runs");
+    assert_ok(&output);
+    assert!(
+        stderr(&output).contains(
+            "warning: BIONAS_MEMORY_LIMIT=\"lots\" is not a size (bytes, or with a K, M or G \
+             suffix, e.g. 12G); no memory budget is enforced"
+        ),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// Enough for the binary and the sample, far too little for that search step.

@@ -125,8 +125,14 @@ impl Parser<'_> {
         self.expect('(')?;
         let (mut normal, mut reduce) = (None, None);
         let (mut normal_concat, mut reduce_concat) = (None, None);
+        let mut seen = Vec::new();
         while !self.eat(')') {
             let key = self.word()?.to_string();
+            if seen.contains(&key) {
+                // Python refuses a repeated keyword argument too.
+                return Err(self.error(format!("the field `{key}` is given twice")));
+            }
+            seen.push(key.clone());
             self.expect('=')?;
             match key.as_str() {
                 "normal" => normal = Some(self.edges()?),

@@ -376,6 +376,10 @@ fn darts_text_errors_say_where_and_what() {
             "`reduce_concat` is missing",
         ),
         (format!("{good} trailing"), "after the closing"),
+        (
+            format!("{}, normal_concat=[4, 5])", good.trim_end_matches(')')),
+            "the field `normal_concat` is given twice",
+        ),
         ("Phenotype(normal=[])".to_string(), "expected `Genotype(`"),
         (
             good.replace("('skip_connect', 0)", "('skip_connect', x)"),

@@ -113,24 +113,14 @@ pub fn load_model<R: RuleBackend>(
     if !path.is_file() {
         bail!("{} holds no checkpoint {}", dir.display(), path.display());
     }
-    // Burn's record reader panics on a truncated file instead of returning an error.
-    match quiet_catch(|| load_checkpoint(&path, model, &device)) {
-        Some(loaded) => Ok(loaded?),
-        None => bail!("{} is damaged: not a readable checkpoint", path.display()),
-    }
-}
-
-/// Runs `f`, turning a panic into `None` without printing the panic message.
-fn quiet_catch<T>(f: impl FnOnce() -> T) -> Option<T> {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(hook);
-    outcome.ok()
+    Ok(load_checkpoint(&path, model, &device)?)
 }
 
 /// Runs `bionas eval`.
 pub fn run(args: &EvalArgs) -> Result<()> {
+    if args.batch_size == Some(0) {
+        bail!("--batch-size must be at least 1");
+    }
     let record = record_with_data(&args.run, args.data.as_ref())?;
     let model = load_model::<Selected>(&args.run, &record, args.checkpoint)?;
     let batch = args

@@ -94,16 +94,20 @@ pub fn read_file(path: &Path) -> Result<AnyGenotype> {
             path.display()
         )
     })?;
-    let trimmed = text.trim_start();
-    if !trimmed.starts_with('{') {
-        return AnyGenotype::parse(trimmed)
-            .with_context(|| format!("{}: not a valid genotype", path.display()));
+    // A byte-order mark, as some editors write, is not part of the genotype.
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    let invalid = || format!("{}: not a valid genotype", path.display());
+    if !trimmed.starts_with(['{', '[']) {
+        return AnyGenotype::parse(trimmed).with_context(invalid);
     }
-    let value: serde_json::Value = serde_json::from_str(&text)
+    let value: serde_json::Value = serde_json::from_str(trimmed)
         .with_context(|| format!("{}: not valid JSON", path.display()))?;
     if value.get("edges").is_some() {
-        Ok(AnyGenotype::Nb201(Nb201Genotype::load(path)?))
+        let genotype = Nb201Genotype::from_json(trimmed).with_context(invalid)?;
+        Ok(AnyGenotype::Nb201(genotype))
     } else {
-        Ok(AnyGenotype::Darts(Genotype::load(path)?))
+        Ok(AnyGenotype::Darts(
+            Genotype::from_json(trimmed).with_context(invalid)?,
+        ))
     }
 }

@@ -320,15 +320,25 @@ fn resume(args: &SearchArgs, dir: &std::path::Path) -> Result<()> {
     let (config, recorded) = {
         let run = RunDir::open(dir)?;
         let config: SearchConfig = run.read_json("config.json")?;
-        let recorded: serde_json::Value = run.read_json(DATA_FILE).unwrap_or_default();
+        let recorded: Option<serde_json::Value> = if dir.join(DATA_FILE).exists() {
+            Some(run.read_json(DATA_FILE)?)
+        } else {
+            None
+        };
         (config, recorded)
     };
     let data_dir = if args.data.as_path() != std::path::Path::new(SAMPLE_DIR) {
         args.data.clone()
     } else {
-        recorded["path"]
-            .as_str()
-            .map_or_else(|| args.data.clone(), PathBuf::from)
+        match &recorded {
+            None => args.data.clone(),
+            Some(value) => value["path"].as_str().map(PathBuf::from).with_context(|| {
+                format!(
+                    "{} holds no data folder (`path`); give it with --data",
+                    dir.join(DATA_FILE).display()
+                )
+            })?,
+        }
     };
     let data = load(&data_dir, &config)?;
     println!(

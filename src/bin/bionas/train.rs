@@ -282,6 +282,7 @@ fn resume(dir: &std::path::Path, data: Option<&PathBuf>) -> Result<()> {
     let test_idx: Vec<usize> = (0..loaded.test.len()).collect();
     let device = Default::default();
     <B as Backend>::seed(&device, setup.train.seed);
+    set_task(setup);
     let model: Network<B> = record.network.init(&device)?;
     let run = RunDir::open(dir)?;
     println!("resuming {}", dir.display());
@@ -304,6 +305,7 @@ fn train(setup: &TrainSetup, loaded: &Loaded, run: RunDir) -> Result<()> {
     let network = setup.network_config(genotype.clone(), loaded.train.num_classes());
     let device = Default::default();
     <B as Backend>::seed(&device, setup.train.seed);
+    set_task(setup);
     let model: Network<B> = network.init(&device)?;
     let images = ImageCounts {
         train: train_idx.len(),
@@ -326,6 +328,13 @@ fn train(setup: &TrainSetup, loaded: &Loaded, run: RunDir) -> Result<()> {
     let outcome = nas::train(model, &setup.train, data, &run, &mut progress)?;
     report(&outcome, &run);
     Ok(())
+}
+
+/// Tells the memory budget what runs: building a large network may already exceed it.
+fn set_task(setup: &TrainSetup) {
+    nas::memory::set_task(nas::memory::Task::Train {
+        batch_size: setup.train.batch_size,
+    });
 }
 
 /// Writes `config.json`, `genotype.json`, `cells.svg` and `cells.dot`.
