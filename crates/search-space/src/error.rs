@@ -156,3 +156,28 @@ pub enum SpaceError {
         name: String,
     },
 }
+
+/// The most channels (`C`) a network of this crate may have: 65,536, far beyond any
+/// published cell network, and low enough that no layer's weight count can overflow.
+pub const MAX_CHANNELS: usize = 1 << 16;
+/// The most cells a network may stack (or, in NAS-Bench-201, hold per stage).
+pub const MAX_CELLS: usize = 1 << 12;
+
+/// Refuses sizes no machine could build, before anything is sized by them.
+pub(crate) fn check_scale(
+    channels: usize,
+    cells: usize,
+    cells_name: &str,
+) -> Result<(), SpaceError> {
+    if channels > MAX_CHANNELS {
+        return Err(SpaceError::Size(format!(
+            "channels ({channels}) must be at most {MAX_CHANNELS}"
+        )));
+    }
+    if cells > MAX_CELLS {
+        return Err(SpaceError::Size(format!(
+            "{cells_name} ({cells}) must be at most {MAX_CELLS}"
+        )));
+    }
+    Ok(())
+}

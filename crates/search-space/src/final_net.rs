@@ -295,6 +295,7 @@ impl NetworkConfig {
         if self.channels == 0 || self.layers == 0 || self.classes == 0 {
             return bad("channels, layers and classes must be at least 1");
         }
+        crate::error::check_scale(self.channels, self.layers, "layers")?;
         if self.stem == StemKind::ImageNet && self.channels < 2 {
             return bad("the ImageNet stem needs at least 2 channels");
         }

@@ -51,7 +51,7 @@ mod space;
 pub use cell::{Cell, CellSpec, MixedOp, Preprocess, SEARCH_EDGES, SearchCell};
 pub use count::FeedbackLen;
 pub use edge::{EdgeOp, EdgeSpec, Identity, Zero};
-pub use error::SpaceError;
+pub use error::{MAX_CELLS, MAX_CHANNELS, SpaceError};
 pub use final_net::{
     AuxiliaryHead, ImageNetStem, Network, NetworkConfig, NetworkOutput, NetworkStem, StemKind,
 };

@@ -166,6 +166,7 @@ impl SupernetConfig {
     /// Builds the supernet, or says why the rule set gives no candidates.
     pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Supernet<B>, SpaceError> {
         let candidates = CandidateSet::new(&self.rules)?;
+        crate::error::check_scale(self.channels, self.layers, "layers")?;
         let k = self.partial_channels;
         if k == 0 || !self.channels.is_multiple_of(k) {
             return Err(SpaceError::PartialChannels {

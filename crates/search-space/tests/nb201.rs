@@ -267,6 +267,14 @@ fn the_default_supernet_is_nb201s_size() {
     let err = empty.expect_err("no rule, no convolution candidate");
     assert!(matches!(err, SpaceError::NoRules), "{err:?}");
     assert!(err.to_string().contains("the rule set is empty"), "{err}");
+    let huge = Nb201SupernetConfig::new()
+        .with_channels(1 << 20)
+        .init::<Cpu>(&Default::default());
+    let err = huge.expect_err("too wide");
+    assert_eq!(
+        err.to_string(),
+        "invalid network configuration: channels (1048576) must be at most 65536"
+    );
 }
 
 /// `α` rows that make the given candidate of each edge win by a wide margin.

@@ -226,6 +226,14 @@ fn bad_sizes_are_refused_with_a_message() {
             "channels, layers and classes must be at least 1",
         ),
         (
+            small().with_channels(1_000_000_000),
+            "channels (1000000000) must be at most 65536",
+        ),
+        (
+            small().with_layers(1 << 30),
+            "layers (1073741824) must be at most 4096",
+        ),
+        (
             small().with_std([1.0, 0.0, 1.0]),
             "std must be positive and finite",
         ),

@@ -463,6 +463,24 @@ fn partial_channels_and_edge_normalisation() {
         "{err:?}"
     );
     assert!(err.to_string().contains("6 channels"), "{err}");
+    // Sizes no machine could build are refused before anything is sized by them.
+    for (config, expected) in [
+        (
+            SupernetConfig::new().with_channels(1_000_000_000),
+            "channels (1000000000) must be at most 65536",
+        ),
+        (
+            SupernetConfig::new().with_layers(100_000),
+            "layers (100000) must be at most 4096",
+        ),
+    ] {
+        let err = config.init::<B>(&device).expect_err(expected);
+        assert!(matches!(err, SpaceError::Size(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("invalid network configuration: {expected}")
+        );
+    }
 
     let images = Tensor::<B, 4>::random(
         [2, 3, 16, 16],

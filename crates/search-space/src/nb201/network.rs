@@ -50,6 +50,7 @@ impl Nb201NetworkConfig {
                 "channels, cells_per_stage and classes must be at least 1".to_string(),
             ));
         }
+        crate::error::check_scale(self.channels, self.cells_per_stage, "cells_per_stage")?;
         let hub = RuleHub::new(self.classes);
         let skeleton = Nb201Skeleton::new(
             self.channels,

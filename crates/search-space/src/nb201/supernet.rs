@@ -57,6 +57,7 @@ impl Nb201SupernetConfig {
     /// Builds the supernet, or says why the rule set gives no candidates.
     pub fn init<B: RuleBackend>(&self, device: &B::Device) -> Result<Nb201Supernet<B>, SpaceError> {
         let candidates = Nb201CandidateSet::new(&self.rules)?;
+        crate::error::check_scale(self.channels, self.cells_per_stage, "cells_per_stage")?;
         let hub = RuleHub::new(self.classes);
         let skeleton = Nb201Skeleton::new(
             self.channels,
