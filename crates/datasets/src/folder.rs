@@ -65,7 +65,10 @@ impl ImageFolder {
         let (mut names, mut files, mut labels) = (Vec::new(), Vec::new(), Vec::new());
         for (label, dir) in classes.into_iter().enumerate() {
             let images = list(&dir, is_image)?;
-            images.iter().try_for_each(|p| check_image_file(p))?;
+            // A folder, pipe or broken link named like an image is refused, not left out.
+            for image in &images {
+                io::check_file(image, "a JPEG or PNG image")?;
+            }
             if images.is_empty() {
                 return Err(DataError::EmptyClass { path: dir });
             }
@@ -290,19 +293,6 @@ fn decode(path: &Path) -> Result<RgbImage> {
         .decode()
         .map_err(|e| image_error(path, e.to_string()))?;
     Ok(image.into_rgb8())
-}
-
-/// Refuses an entry named like an image that is not a readable regular file (a folder, a
-/// named pipe, a broken or looping link) rather than leaving it out without a word.
-fn check_image_file(path: &Path) -> Result<()> {
-    match fs::metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(()),
-        Ok(_) => Err(DataError::NotAFile { path: path.into() }),
-        Err(source) => Err(DataError::Io {
-            path: path.into(),
-            source,
-        }),
-    }
 }
 
 /// The entries of `dir` that pass `keep`, sorted by name, skipping names starting with `.`.

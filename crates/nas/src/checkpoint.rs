@@ -314,11 +314,7 @@ pub fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     QUIET.with(|q| q.set(was_quiet));
     outcome.map_err(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| panic.downcast_ref::<&str>().copied())
-            .unwrap_or("no message");
+        let message = crate::error::panic_text(panic.as_ref()).unwrap_or("no message");
         corrupt(
             path,
             format!("the {what} is damaged or belongs to another network: {message}"),

@@ -123,3 +123,11 @@ impl NasError {
         }
     }
 }
+
+/// The text of a panic's payload (`panic!` with a literal or with a formatted message).
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+}

@@ -203,11 +203,7 @@ pub fn install_device_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         previous(info);
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied());
+        let message = crate::error::panic_text(info.payload());
         if let Some(advice) = message.and_then(device_advice) {
             eprintln!("{advice}");
         }
